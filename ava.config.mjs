@@ -1,0 +1,10 @@
+// One configuration for every project's tests; `nx run <project>:test` narrows it to that project's folder.
+export default {
+  files: ['services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts'],
+  extensions: { ts: 'commonjs' },
+  nodeArguments: ['--import=tsx'],
+  workerThreads: false,
+  concurrency: 2,
+  timeout: '2m',
+  environmentVariables: { ENVIRONMENT: 'test', LOG_LEVEL: 'warn' },
+};

@@ -1,0 +1,4 @@
+import { runMain } from '@product-store/kit';
+import { backend } from './service';
+
+runMain(backend);

@@ -1,0 +1,246 @@
+/**
+ * CQL for the catalog (`products`) and the stock ledger (`product_stock`). Every write to stock is a
+ * conditional batch on the product's partition: the new stock and the ledger line change together or
+ * not at all, so stock never goes below zero and a reservation never applies twice.
+ */
+import { conditional, consistency, idempotent, types, type Client } from '@product-store/kit';
+import type { CatalogEntry } from './catalog';
+
+const Uuid = types.Uuid;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+export type ReserveOutcome = 'reserved' | 'already_reserved' | 'released_before' | 'short';
+export type ReleaseOutcome = 'released' | 'already_released' | 'unknown';
+
+/** Contended conditional updates are retried until this deadline; past it the caller gets an error. */
+const CAS_DEADLINE_MS = 15_000;
+
+function rowToEntry(row: types.Row): CatalogEntry {
+  return {
+    id: row.get('id').toString(),
+    name: row.get('name'),
+    description: row.get('description') ?? '',
+    price_cents: row.get('price_cents'),
+    currency: row.get('currency'),
+    category: row.get('category'),
+    created_at: (row.get('created_at') as Date).toISOString(),
+    updated_at: (row.get('updated_at') as Date).toISOString(),
+  };
+}
+
+const catalogColumns = 'id, name, description, price_cents, currency, category, created_at, updated_at';
+
+/** A write timeout on a conditional statement leaves its outcome unknown; the caller must read it back. */
+function isUnknownOutcome(err: unknown): boolean {
+  const e = err as { name?: string; code?: number };
+  return (e?.name === 'ResponseError' && (e.code === 0x1100 || e.code === 0x1200)) || e?.name === 'OperationTimedOutError';
+}
+
+/** Serializes stock changes of one product within this process; the conditional updates stay the guard. */
+class KeyedQueue {
+  private tails = new Map<string, Promise<unknown>>();
+  run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.tails.get(key) ?? Promise.resolve();
+    const result = previous.then(work, work);
+    const tail = result.catch(() => undefined);
+    this.tails.set(key, tail);
+    void tail.then(() => {
+      if (this.tails.get(key) === tail) this.tails.delete(key);
+    });
+    return result;
+  }
+}
+
+export class ProductRepository {
+  private readonly queue = new KeyedQueue();
+
+  constructor(private readonly db: Client) {}
+
+  async get(id: string): Promise<CatalogEntry | undefined> {
+    const rs = await this.db.execute(`SELECT ${catalogColumns} FROM products WHERE id = ?`, [Uuid.fromString(id)], idempotent);
+    const row = rs.first();
+    return row ? rowToEntry(row) : undefined;
+  }
+
+  /** One page in token order, after the product `after` (exclusive). */
+  async page(limit: number, after?: string, category?: string): Promise<CatalogEntry[]> {
+    const params: unknown[] = [];
+    const where: string[] = [];
+    if (category !== undefined) {
+      where.push('category = ?');
+      params.push(category);
+    }
+    if (after !== undefined) {
+      where.push('token(id) > token(?)');
+      params.push(Uuid.fromString(after));
+    }
+    params.push(limit);
+    const cql = `SELECT ${catalogColumns} FROM products${where.length ? ` WHERE ${where.join(' AND ')}` : ''} LIMIT ?`;
+    const rs = await this.db.execute(cql, params, idempotent);
+    return rs.rows.map(rowToEntry);
+  }
+
+  async stockOf(ids: string[]): Promise<Map<string, number>> {
+    if (ids.length === 0) return new Map();
+    const rs = await this.db.execute(
+      'SELECT DISTINCT product_id, stock FROM product_stock WHERE product_id IN ?',
+      [ids.map((id) => Uuid.fromString(id))],
+      idempotent,
+    );
+    return new Map(rs.rows.map((r) => [r.get('product_id').toString(), r.get('stock') as number]));
+  }
+
+  async create(entry: CatalogEntry, stock: number): Promise<void> {
+    const id = Uuid.fromString(entry.id);
+    await this.db.execute('INSERT INTO product_stock (product_id, stock) VALUES (?, ?) IF NOT EXISTS', [id, stock], conditional);
+    const rs = await this.db.execute(
+      `INSERT INTO products (${catalogColumns}) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+      [id, entry.name, entry.description, entry.price_cents, entry.currency, entry.category, new Date(entry.created_at), new Date(entry.updated_at)],
+      conditional,
+    );
+    if (!rs.wasApplied()) throw new Error(`product ${entry.id} already exists`);
+  }
+
+  /** Applies catalog changes to an existing product; false when it does not exist. */
+  async update(id: string, changes: Record<string, unknown>, updatedAt: Date): Promise<boolean> {
+    const columns = Object.keys(changes);
+    const assignments = [...columns.map((c) => `${c} = ?`), 'updated_at = ?'].join(', ');
+    const rs = await this.db.execute(
+      `UPDATE products SET ${assignments} WHERE id = ? IF EXISTS`,
+      [...columns.map((c) => changes[c]), updatedAt, Uuid.fromString(id)],
+      conditional,
+    );
+    return rs.wasApplied();
+  }
+
+  /** Removes the product from the catalog; its stock ledger stays so late releases remain harmless. */
+  async delete(id: string): Promise<boolean> {
+    const rs = await this.db.execute('DELETE FROM products WHERE id = ? IF EXISTS', [Uuid.fromString(id)], conditional);
+    return rs.wasApplied();
+  }
+
+  /** Sets the stock to an absolute value (an admin restock) with a compare-and-set loop. */
+  setStock(id: string, stock: number): Promise<void> {
+    return this.queue.run(id, () =>
+      this.compareAndSet(id, async (current) => {
+        const rs = await this.db.execute(
+          'UPDATE product_stock SET stock = ? WHERE product_id = ? IF stock = ?',
+          [stock, Uuid.fromString(id), current],
+          conditional,
+        );
+        return rs.wasApplied() ? { done: true as const, value: undefined } : { done: false as const, current: rs.first().get('stock') as number | null };
+      }),
+    );
+  }
+
+  /** Takes `quantity` of the product for the reservation, exactly once. */
+  reserve(productId: string, reservationId: string, quantity: number): Promise<ReserveOutcome> {
+    const pid = Uuid.fromString(productId);
+    const rid = Uuid.fromString(reservationId);
+    return this.queue.run(productId, () =>
+      this.compareAndSet<ReserveOutcome>(
+        productId,
+        async (current) => {
+          if (current === null || current < quantity) {
+            const line = await this.ledgerLine(pid, rid);
+            if (line) return { done: true, value: line.released ? 'released_before' : 'already_reserved' };
+            if (current !== null && current < quantity) return { done: true, value: 'short' };
+          }
+          if (current === null) return { done: true, value: 'short' };
+          const rs = await this.db.batch(
+            [
+              { query: 'UPDATE product_stock SET stock = ? WHERE product_id = ? IF stock = ?', params: [current - quantity, pid, current] },
+              {
+                query: 'INSERT INTO product_stock (product_id, reservation_id, quantity, released, reserved_at) VALUES (?, ?, ?, false, ?) IF NOT EXISTS',
+                params: [pid, rid, quantity, new Date()],
+              },
+            ],
+            conditional,
+          );
+          if (rs.wasApplied()) return { done: true, value: 'reserved' };
+          const row = rs.first();
+          if (row.get('reservation_id') !== null) return { done: true, value: row.get('released') ? 'released_before' : 'already_reserved' };
+          return { done: false, current: row.get('stock') as number | null };
+        },
+        async () => {
+          const line = await this.ledgerLine(pid, rid);
+          return line ? (line.released ? 'released_before' : 'reserved') : undefined;
+        },
+      ),
+    );
+  }
+
+  /** Gives a reservation's quantity back, exactly once. */
+  release(productId: string, reservationId: string): Promise<ReleaseOutcome> {
+    const pid = Uuid.fromString(productId);
+    const rid = Uuid.fromString(reservationId);
+    return this.queue.run(productId, async () => {
+      const line = await this.ledgerLine(pid, rid);
+      if (!line) return 'unknown';
+      if (line.released) return 'already_released';
+      return this.compareAndSet<ReleaseOutcome>(
+        productId,
+        async (current) => {
+          const rs = await this.db.batch(
+            [
+              { query: 'UPDATE product_stock SET stock = ? WHERE product_id = ? IF stock = ?', params: [(current ?? 0) + line.quantity, pid, current] },
+              { query: 'UPDATE product_stock SET released = true WHERE product_id = ? AND reservation_id = ? IF released = false', params: [pid, rid] },
+            ],
+            conditional,
+          );
+          if (rs.wasApplied()) return { done: true, value: 'released' };
+          const row = rs.first();
+          if (row.get('released') === true) return { done: true, value: 'already_released' };
+          return { done: false, current: row.get('stock') as number | null };
+        },
+        async () => ((await this.ledgerLine(pid, rid))?.released ? 'released' : undefined),
+      );
+    });
+  }
+
+  private async ledgerLine(pid: types.Uuid, rid: types.Uuid): Promise<{ quantity: number; released: boolean } | undefined> {
+    const rs = await this.db.execute(
+      'SELECT quantity, released FROM product_stock WHERE product_id = ? AND reservation_id = ?',
+      [pid, rid],
+      { ...idempotent, consistency: consistency.localSerial },
+    );
+    const row = rs.first();
+    return row ? { quantity: row.get('quantity'), released: row.get('released') } : undefined;
+  }
+
+  private async currentStock(productId: string): Promise<number | null> {
+    const rs = await this.db.execute(
+      'SELECT stock FROM product_stock WHERE product_id = ? LIMIT 1',
+      [Uuid.fromString(productId)],
+      { ...idempotent, consistency: consistency.localSerial },
+    );
+    return (rs.first()?.get('stock') as number | null | undefined) ?? null;
+  }
+
+  /**
+   * Runs `attempt` with the stock it expects until it is done. When a conditional write times out its
+   * outcome is unknown: `settle` reads the ledger back (at SERIAL) and says whether it took effect.
+   */
+  private async compareAndSet<T>(
+    productId: string,
+    attempt: (current: number | null) => Promise<{ done: true; value: T } | { done: false; current: number | null }>,
+    settle?: () => Promise<T | undefined>,
+  ): Promise<T> {
+    const deadline = Date.now() + CAS_DEADLINE_MS;
+    let current = await this.currentStock(productId);
+    for (let round = 0; ; round++) {
+      try {
+        const result = await attempt(current);
+        if (result.done) return result.value;
+        current = result.current;
+      } catch (err) {
+        if (!isUnknownOutcome(err) || Date.now() > deadline) throw err;
+        const settled = settle ? await settle() : undefined;
+        if (settled !== undefined) return settled;
+        current = await this.currentStock(productId);
+      }
+      if (Date.now() > deadline) throw Object.assign(new Error('stock update contended past its deadline'), { name: 'OperationTimedOutError' });
+      if (round > 0) await sleep(Math.min(50, 2 ** round) * Math.random());
+    }
+  }
+}

@@ -1,0 +1,75 @@
+/**
+ * The Koa application every service shares: request ids and access logs, metrics, problem+json
+ * errors, the operational endpoints, then the service's own router. It is a value: tests drive it
+ * without a database by passing their own readiness check.
+ */
+import Koa from 'koa';
+import Router from '@koa/router';
+import { errorHandler } from './errors';
+import type { Logger } from './logger';
+import { httpMetrics, type Metrics } from './metrics';
+import { requestContext } from './request-context';
+
+export interface AppOptions {
+  service: string;
+  log: Logger;
+  metrics: Metrics;
+  /** Throws (or rejects) when a dependency is unusable; /ready answers 503 then. */
+  readinessCheck: () => Promise<void>;
+  /** The service's own routes. */
+  router: Router;
+}
+
+export interface ServiceApp {
+  app: Koa;
+  /** Turns readiness to 503 at once (called when shutdown begins). */
+  markDraining(): void;
+  isDraining(): boolean;
+}
+
+export function createApp(options: AppOptions): ServiceApp {
+  const { log, metrics, router } = options;
+  let draining = false;
+  const app = new Koa({ proxy: true });
+  app.silent = true;
+  app.on('error', (err, ctx) => {
+    (ctx?.state?.log ?? log).error('unhandled error', { err, method: ctx?.method, path: ctx?.path });
+  });
+
+  const ops = new Router();
+  ops.get('/health', (ctx) => {
+    ctx.body = { status: 'ok' };
+  });
+  ops.get('/ready', async (ctx) => {
+    if (draining) {
+      ctx.status = 503;
+      ctx.body = { status: 'shutting_down' };
+      return;
+    }
+    try {
+      await options.readinessCheck();
+      ctx.body = { status: 'ready' };
+    } catch (err) {
+      ctx.status = 503;
+      ctx.body = { status: 'unavailable', detail: 'A dependency is not usable.' };
+      log.warn('readiness check failed', { err: (err as Error).message });
+    }
+  });
+  ops.get('/metrics', async (ctx) => {
+    ctx.type = metrics.registry.contentType;
+    ctx.body = await metrics.registry.metrics();
+  });
+
+  app.use(requestContext(log));
+  app.use(httpMetrics(metrics));
+  app.use(errorHandler());
+  app.use(async (ctx, next) => {
+    if (draining) ctx.set('Connection', 'close');
+    await next();
+  });
+  app.use(ops.routes());
+  app.use(router.routes());
+  app.use(router.allowedMethods());
+
+  return { app, markDraining: () => { draining = true; }, isDraining: () => draining };
+}

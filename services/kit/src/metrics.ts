@@ -1,0 +1,54 @@
+/**
+ * Prometheus metrics: one registry per app with the default process metrics and the HTTP histogram.
+ * Labels stay bounded: the route template (never the raw path), a fixed set of methods.
+ */
+import type { Middleware } from 'koa';
+import { Registry, collectDefaultMetrics, Histogram, Counter, Gauge } from 'prom-client';
+
+const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
+
+export interface Metrics {
+  registry: Registry;
+  httpDuration: Histogram<'method' | 'route' | 'status_code'>;
+  counter<L extends string>(name: string, help: string, labelNames?: readonly L[]): Counter<L>;
+  gauge<L extends string>(name: string, help: string, labelNames?: readonly L[]): Gauge<L>;
+  histogram<L extends string>(name: string, help: string, labelNames?: readonly L[], buckets?: number[]): Histogram<L>;
+}
+
+export function createMetrics(service: string): Metrics {
+  const registry = new Registry();
+  registry.setDefaultLabels({ service });
+  collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  const httpDuration = new Histogram({
+    name: 'http_request_duration_seconds',
+    help: 'Duration of HTTP requests, by method, route template and status code',
+    labelNames: ['method', 'route', 'status_code'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+    registers: [registry],
+  });
+  return {
+    registry,
+    httpDuration,
+    counter: (name, help, labelNames = []) => new Counter({ name, help, labelNames, registers: [registry] }),
+    gauge: (name, help, labelNames = []) => new Gauge({ name, help, labelNames, registers: [registry] }),
+    histogram: (name, help, labelNames = [], buckets) => new Histogram({ name, help, labelNames, registers: [registry], ...(buckets ? { buckets } : {}) }),
+  };
+}
+
+/** The route template @koa/router matched, or a fixed word, so the label set stays bounded. */
+export function routeLabel(ctx: { _matchedRoute?: string | RegExp; state: { routeLabel?: string } }): string {
+  if (ctx.state.routeLabel) return ctx.state.routeLabel;
+  const matched = ctx._matchedRoute;
+  return typeof matched === 'string' ? matched : 'unmatched';
+}
+
+export function httpMetrics(metrics: Metrics): Middleware {
+  return async (ctx, next) => {
+    const end = metrics.httpDuration.startTimer();
+    try {
+      await next();
+    } finally {
+      end({ method: knownMethods.has(ctx.method) ? ctx.method : 'OTHER', route: routeLabel(ctx), status_code: String(ctx.status) });
+    }
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * Running a service: configuration, logger, metrics, the Cassandra client and its migrations, the
+ * HTTP server, and graceful shutdown. Each service passes only its name, migrations and routes.
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type Router from '@koa/router';
+import { createApp, type ServiceApp } from './app';
+import { createAuth, type Auth } from './auth';
+import { createClient, idempotent, type Client } from './cassandra';
+import { ConfigError, loadConfig, type Config } from './config';
+import { createLogger, type Logger, type LogSink } from './logger';
+import { createMetrics, type Metrics } from './metrics';
+import { ensureKeyspace, migrate, type Migration } from './migrations';
+import type { ServiceName } from './topology';
+
+export interface ServiceDeps {
+  config: Config;
+  log: Logger;
+  metrics: Metrics;
+  db: Client;
+  auth: Auth;
+}
+
+export interface ServiceDefinition {
+  name: ServiceName;
+  migrations: readonly Migration[];
+  /** Builds the service's routes (routes → domain → repository) from the shared dependencies. */
+  routes(deps: ServiceDeps): Router | Promise<Router>;
+  /** Work after the server listens (e.g. seeding, background recovery); its result is awaited. */
+  afterStart?(deps: ServiceDeps): Promise<void>;
+}
+
+export interface RunningService {
+  deps: ServiceDeps;
+  server: Server;
+  port: number;
+  url: string;
+  http: ServiceApp;
+  /** Graceful stop: readiness 503, no new connections, in-flight requests finish, then the DB client closes. */
+  stop(): Promise<void>;
+}
+
+export interface StartOptions {
+  env?: Readonly<Record<string, string | undefined>>;
+  logSink?: LogSink;
+}
+
+async function connectDatabase(config: Config, log: Logger, definition: ServiceDefinition): Promise<Client> {
+  const bootstrap = createClient(config.cassandra);
+  try {
+    await bootstrap.connect();
+    await ensureKeyspace(bootstrap, config.cassandra);
+  } finally {
+    await bootstrap.shutdown().catch(() => undefined);
+  }
+  const db = createClient(config.cassandra, config.cassandra.keyspace);
+  await db.connect();
+  await migrate(db, definition.name, definition.migrations, log);
+  return db;
+}
+
+export async function startService(definition: ServiceDefinition, options: StartOptions = {}): Promise<RunningService> {
+  const config = loadConfig(definition.name, options.env ?? process.env);
+  const log = createLogger({ level: config.logLevel, bindings: { service: definition.name }, sink: options.logSink });
+  const metrics = createMetrics(definition.name);
+  const db = await connectDatabase(config, log, definition);
+  const deps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config) };
+
+  let router: Router;
+  try {
+    router = await definition.routes(deps);
+  } catch (err) {
+    await db.shutdown();
+    throw err;
+  }
+  const http = createApp({
+    service: definition.name,
+    log,
+    metrics,
+    router,
+    readinessCheck: async () => {
+      await db.execute('SELECT release_version FROM system.local', [], { ...idempotent, readTimeout: 1000 });
+    },
+  });
+  const server = createServer(http.app.callback());
+  // Longer than the gateway's upstream keep-alive, so nginx never reuses a socket Node is closing.
+  server.keepAliveTimeout = 65_000;
+  server.headersTimeout = 66_000;
+  server.requestTimeout = 30_000;
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(config.port, config.host, () => resolve());
+  });
+  const port = (server.address() as AddressInfo).port;
+  log.info('listening', { port, environment: config.environment });
+
+  let stopping: Promise<void> | undefined;
+  const stop = () =>
+    (stopping ??= (async () => {
+      log.info('shutting down: readiness is now 503, finishing in-flight requests');
+      http.markDraining();
+      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+      server.closeIdleConnections();
+      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
+      let timer: NodeJS.Timeout | undefined;
+      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs)));
+      if ((await Promise.race([closed, timedOut])) === 'timeout') {
+        log.warn('in-flight requests did not finish in time; closing their connections', { timeout_ms: config.shutdownTimeoutMs });
+        server.closeAllConnections();
+        await closed;
+      }
+      clearTimeout(timer);
+      clearInterval(idleSweep);
+      await db.shutdown().catch((err) => log.warn('closing the database client failed', { err }));
+      log.info('stopped');
+    })());
+
+  const running: RunningService = { deps, server, port, url: `http://127.0.0.1:${port}`, http, stop };
+  if (definition.afterStart) {
+    try {
+      await definition.afterStart(deps);
+    } catch (err) {
+      await stop();
+      throw err;
+    }
+  }
+  return running;
+}
+
+/** Entry point of a service process: starts it, stops gracefully on SIGTERM/SIGINT, exits 0. */
+export function runMain(definition: ServiceDefinition): void {
+  startService(definition).then(
+    (running) => {
+      const onSignal = (signal: NodeJS.Signals) => {
+        running.deps.log.info('signal received', { signal });
+        running.stop().then(
+          () => process.exit(0),
+          (err) => {
+            running.deps.log.error('shutdown failed', { err });
+            process.exit(1);
+          },
+        );
+      };
+      process.once('SIGTERM', onSignal);
+      process.once('SIGINT', onSignal);
+    },
+    (err) => {
+      const message = err instanceof ConfigError ? err.message : `start-up failed: ${(err as Error).message}`;
+      process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: definition.name, msg: message })}\n`);
+      process.exit(1);
+    },
+  );
+}

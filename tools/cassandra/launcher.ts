@@ -1,0 +1,322 @@
+/**
+ * Runs a real single-node Apache Cassandra as a child process, from the server jars on Maven Central.
+ *
+ * The jars are resolved once by Maven (pom.xml beside this file) into a cache outside the repo; the
+ * node's configuration, data and logs live in a folder the launcher owns. When CASSANDRA_HOST names an
+ * existing Cassandra, nothing is started and that one is used.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs';
+import { createConnection } from 'node:net';
+import { homedir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { Client } from 'cassandra-driver';
+
+const here = __dirname;
+export const repoRoot = resolve(here, '..', '..');
+const pomFile = join(here, 'pom.xml');
+
+export const cassandraVersion = /<cassandra\.version>([^<]+)</.exec(readFileSync(pomFile, 'utf8'))![1];
+
+export interface CassandraOptions {
+  /** Folder holding conf/, data/, logs/ and the pid file. @default CASSANDRA_DATA_DIR or <repo>/.data/cassandra */
+  dataDir?: string;
+  /** @default CASSANDRA_PORT or 9042 */
+  port?: number;
+  /** Heap size for the JVM. @default CASSANDRA_HEAP or 1G */
+  heap?: string;
+  /** How long to wait for CQL to answer. @default 180 s */
+  startTimeoutMs?: number;
+  log?: (line: string) => void;
+}
+
+export interface CassandraHandle {
+  host: string;
+  port: number;
+  /** Version reported by the node itself. */
+  releaseVersion: string;
+  /** True when this launcher started (or adopted) the process and stop() ends it. */
+  owned: boolean;
+  startMs: number;
+  stop(): Promise<void>;
+}
+
+const defaultLog = (line: string) => process.stderr.write(`[cassandra] ${line}\n`);
+
+/** Uses CASSANDRA_HOST when it is set, else starts (or adopts) the project's own node. */
+export async function ensureCassandra(options: CassandraOptions = {}): Promise<CassandraHandle> {
+  const log = options.log ?? defaultLog;
+  const port = options.port ?? Number(process.env.CASSANDRA_PORT || 9042);
+  const external = process.env.CASSANDRA_HOST;
+  if (external) {
+    const started = Date.now();
+    log(`using the existing Cassandra at ${external}:${port} (CASSANDRA_HOST)`);
+    const releaseVersion = await waitForCql(external, port, options.startTimeoutMs ?? 60_000, () => undefined);
+    return { host: external, port, releaseVersion, owned: false, startMs: Date.now() - started, stop: async () => undefined };
+  }
+  return startLocalCassandra({ ...options, port, log });
+}
+
+export function cacheDir(): string {
+  const base = process.env.PRODUCT_STORE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'product-store');
+  return join(base, `cassandra-${cassandraVersion}`);
+}
+
+/** Resolves the server's runtime classpath with Maven, once; later calls return the cached folder. */
+export function resolveJars(log: (line: string) => void = defaultLog): string {
+  const lib = join(cacheDir(), 'lib');
+  if (existsSync(join(lib, '.complete'))) return lib;
+  const mvn = spawnSync('mvn', ['--version'], { encoding: 'utf8' });
+  if (mvn.error || mvn.status !== 0) {
+    throw new Error('Maven (mvn) is needed once to fetch the Cassandra jars from Maven Central: apt-get install -y maven');
+  }
+  const staging = `${lib}.partial`;
+  rmSync(staging, { recursive: true, force: true });
+  mkdirSync(staging, { recursive: true });
+  log(`fetching cassandra-all ${cassandraVersion} and its dependencies with Maven into ${lib} (once)`);
+  const run = spawnSync(
+    'mvn',
+    ['-B', '-q', '-f', pomFile, 'dependency:copy-dependencies', `-DoutputDirectory=${staging}`, '-DincludeScope=runtime'],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  const jars = readdirSync(staging).filter((f) => f.endsWith('.jar'));
+  if (run.status !== 0 || !jars.some((f) => f.startsWith('cassandra-all-'))) {
+    const output = `${run.stdout ?? ''}${run.stderr ?? ''}`.split('\n').filter((l) => l.includes('ERROR')).slice(-20).join('\n');
+    throw new Error(`Maven could not resolve cassandra-all ${cassandraVersion} (exit ${run.status}):\n${output}`);
+  }
+  writeFileSync(join(staging, '.complete'), `${new Date().toISOString()}\n`);
+  rmSync(lib, { recursive: true, force: true });
+  renameSync(staging, lib);
+  return lib;
+}
+
+function javaBinary(): string {
+  if (process.env.CASSANDRA_JAVA) return process.env.CASSANDRA_JAVA;
+  const debianJdk17 = '/usr/lib/jvm/java-17-openjdk-amd64/bin/java';
+  return existsSync(debianJdk17) ? debianJdk17 : 'java';
+}
+
+/** The JPMS flags of Cassandra 5.0's conf/jvm17-server.options, which the server needs on Java 17. */
+const jvm17Flags = [
+  '-Djdk.attach.allowAttachSelf=true',
+  ...[
+    'java.base/jdk.internal.misc', 'java.management.rmi/com.sun.jmx.remote.internal.rmi', 'java.rmi/sun.rmi.registry',
+    'java.rmi/sun.rmi.server', 'java.sql/java.sql', 'java.base/java.lang.ref', 'jdk.unsupported/sun.misc',
+    'jdk.compiler/com.sun.tools.javac.file', 'jdk.attach/sun.tools.attach', 'java.management/com.sun.jmx.remote.security',
+  ].flatMap((pkg) => ['--add-exports', `${pkg}=ALL-UNNAMED`]),
+  ...[
+    'java.base/java.lang.module', 'java.base/jdk.internal.loader', 'java.base/jdk.internal.ref', 'java.base/jdk.internal.reflect',
+    'java.base/jdk.internal.math', 'java.base/jdk.internal.module', 'java.base/jdk.internal.util.jar',
+    'jdk.management/com.sun.management.internal', 'java.base/sun.nio.ch', 'java.base/java.io', 'java.base/java.lang.reflect',
+    'jdk.compiler/com.sun.tools.javac', 'java.base/java.lang', 'java.base/java.util',
+  ].flatMap((pkg) => ['--add-opens', `${pkg}=ALL-UNNAMED`]),
+  '-Dio.netty.tryReflectionSetAccessible=true',
+  '-Dio.netty.allocator.useCacheForAllThreads=true',
+  '-Dio.netty.allocator.maxOrder=11',
+];
+
+function writeConfig(dataDir: string, port: number): string {
+  const conf = join(dataDir, 'conf');
+  mkdirSync(conf, { recursive: true });
+  const dirs = ['data', 'commitlog', 'saved_caches', 'hints', 'cdc_raw', 'logs'].map((d) => join(dataDir, d));
+  for (const d of dirs) mkdirSync(d, { recursive: true });
+  const yaml = `# Written by tools/cassandra/launcher.ts: a single-node development and test cluster.
+cluster_name: product-store-local
+num_tokens: 1
+initial_token: 0
+partitioner: org.apache.cassandra.dht.Murmur3Partitioner
+endpoint_snitch: SimpleSnitch
+seed_provider:
+  - class_name: org.apache.cassandra.locator.SimpleSeedProvider
+    parameters:
+      - seeds: "127.0.0.1:${port + 10}"
+listen_address: 127.0.0.1
+storage_port: ${port + 10}
+rpc_address: 127.0.0.1
+native_transport_port: ${port}
+start_native_transport: true
+data_file_directories:
+  - ${join(dataDir, 'data')}
+commitlog_directory: ${join(dataDir, 'commitlog')}
+saved_caches_directory: ${join(dataDir, 'saved_caches')}
+hints_directory: ${join(dataDir, 'hints')}
+cdc_raw_directory: ${join(dataDir, 'cdc_raw')}
+commitlog_sync: periodic
+commitlog_sync_period: 10s
+auto_snapshot: false
+disk_access_mode: standard
+concurrent_compactors: 1
+authenticator: AllowAllAuthenticator
+authorizer: AllowAllAuthorizer
+`;
+  writeFileSync(join(conf, 'cassandra.yaml'), yaml);
+  writeFileSync(
+    join(conf, 'logback.xml'),
+    `<configuration scan="false">
+  <appender name="FILE" class="ch.qos.logback.core.rolling.RollingFileAppender">
+    <file>${join(dataDir, 'logs', 'system.log')}</file>
+    <rollingPolicy class="ch.qos.logback.core.rolling.FixedWindowRollingPolicy">
+      <fileNamePattern>${join(dataDir, 'logs', 'system.log.%i.zip')}</fileNamePattern>
+      <minIndex>1</minIndex><maxIndex>3</maxIndex>
+    </rollingPolicy>
+    <triggeringPolicy class="ch.qos.logback.core.rolling.SizeBasedTriggeringPolicy"><maxFileSize>20MB</maxFileSize></triggeringPolicy>
+    <encoder><pattern>%-5level [%thread] %date{ISO8601} %F:%L - %msg%n</pattern></encoder>
+  </appender>
+  <root level="INFO"><appender-ref ref="FILE" /></root>
+</configuration>
+`,
+  );
+  return conf;
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A pid from our pid file that is still a Cassandra of this data folder (an earlier run that was killed). */
+function leftoverPid(dataDir: string): number | undefined {
+  const pidFile = join(dataDir, 'cassandra.pid');
+  if (!existsSync(pidFile)) return undefined;
+  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  if (!pid || !pidAlive(pid)) return undefined;
+  try {
+    const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+    return cmdline.includes('CassandraDaemon') && cmdline.includes(dataDir) ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function portOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((done) => {
+    const socket = createConnection({ host, port });
+    socket.setTimeout(1000);
+    socket.once('connect', () => { socket.destroy(); done(true); });
+    socket.once('timeout', () => { socket.destroy(); done(false); });
+    socket.once('error', () => done(false));
+  });
+}
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** Waits until CQL answers `SELECT release_version FROM system.local`; `failed` aborts the wait early. */
+export async function waitForCql(host: string, port: number, timeoutMs: number, failed: () => string | undefined): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  let lastError = 'port closed';
+  while (Date.now() < deadline) {
+    const reason = failed();
+    if (reason) throw new Error(reason);
+    if (await portOpen(host, port)) {
+      const client = new Client({ contactPoints: [`${host}:${port}`], localDataCenter: 'datacenter1', socketOptions: { connectTimeout: 2000, readTimeout: 5000 } });
+      try {
+        await client.connect();
+        const rs = await client.execute('SELECT release_version FROM system.local');
+        return rs.first().get('release_version') as string;
+      } catch (err) {
+        lastError = (err as Error).message;
+      } finally {
+        await client.shutdown().catch(() => undefined);
+      }
+    }
+    await sleep(500);
+  }
+  throw new Error(`Cassandra at ${host}:${port} did not answer CQL within ${Math.round(timeoutMs / 1000)} s (${lastError})`);
+}
+
+function logTail(dataDir: string, lines = 40): string {
+  for (const file of [join(dataDir, 'logs', 'system.log'), join(dataDir, 'logs', 'stdout.log')]) {
+    if (existsSync(file)) {
+      const text = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
+      if (text) return `--- last lines of ${file} ---\n${text}`;
+    }
+  }
+  return '(no Cassandra log was written)';
+}
+
+async function stopPid(pid: number, child: ChildProcess | undefined, log: (line: string) => void): Promise<void> {
+  if (!pidAlive(pid)) return;
+  log(`stopping Cassandra (pid ${pid})`);
+  const exited = child ? new Promise<void>((r) => (child.exitCode !== null ? r() : child.once('exit', () => r()))) : undefined;
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + 30_000;
+  while (Date.now() < deadline) {
+    if (exited ? child!.exitCode !== null || child!.signalCode !== null : !pidAlive(pid)) return;
+    await Promise.race([exited, sleep(200)]);
+  }
+  log('Cassandra did not stop within 30 s; killing it');
+  process.kill(pid, 'SIGKILL');
+}
+
+async function startLocalCassandra(options: CassandraOptions & { port: number; log: (line: string) => void }): Promise<CassandraHandle> {
+  const { port, log } = options;
+  const host = '127.0.0.1';
+  const dataDir = resolve(options.dataDir ?? process.env.CASSANDRA_DATA_DIR ?? join(repoRoot, '.data', 'cassandra'));
+  const timeoutMs = options.startTimeoutMs ?? Number(process.env.CASSANDRA_START_TIMEOUT_MS || 180_000);
+  const started = Date.now();
+  mkdirSync(dataDir, { recursive: true });
+  const pidFile = join(dataDir, 'cassandra.pid');
+
+  const adopted = leftoverPid(dataDir);
+  if (adopted) {
+    log(`adopting the Cassandra left running on this data folder (pid ${adopted})`);
+    const releaseVersion = await waitForCql(host, port, timeoutMs, () => (pidAlive(adopted) ? undefined : `Cassandra (pid ${adopted}) exited\n${logTail(dataDir)}`));
+    return { host, port, releaseVersion, owned: true, startMs: Date.now() - started, stop: () => stopPid(adopted, undefined, log) };
+  }
+  if (await portOpen(host, port)) {
+    throw new Error(
+      `port ${port} is already in use by another process. If it is a Cassandra you want to use, run with CASSANDRA_HOST=${host}; ` +
+        'otherwise stop it or set CASSANDRA_PORT to a free port.',
+    );
+  }
+
+  const lib = resolveJars(log);
+  const conf = writeConfig(dataDir, port);
+  const jamm = readdirSync(lib).find((f) => /^jamm-.*\.jar$/.test(f));
+  const heap = options.heap ?? process.env.CASSANDRA_HEAP ?? '1G';
+  const args = [
+    `-Xms${heap}`, `-Xmx${heap}`, '-Xss256k', '-XX:+UseG1GC', '-XX:+ParallelRefProcEnabled', '-XX:MaxGCPauseMillis=300',
+    '-XX:+HeapDumpOnOutOfMemoryError', `-XX:HeapDumpPath=${dataDir}`,
+    ...jvm17Flags,
+    ...(jamm ? [`-javaagent:${join(lib, jamm)}`] : []),
+    '-cp', `${conf}:${lib}/*`,
+    `-Dcassandra.config=file://${join(conf, 'cassandra.yaml')}`,
+    '-Dcassandra-foreground=yes',
+    `-Dcassandra.storagedir=${dataDir}`,
+    `-Dcassandra.logdir=${join(dataDir, 'logs')}`,
+    `-Dlogback.configurationFile=${join(conf, 'logback.xml')}`,
+    '-Dcassandra.skip_wait_for_gossip_to_settle=0',
+    '-Dcassandra.ring_delay_ms=100',
+    `-Dcassandra.jmx.local.port=${process.env.CASSANDRA_JMX_PORT || 7199}`,
+    'org.apache.cassandra.service.CassandraDaemon',
+  ];
+  const stdoutFile = openSync(join(dataDir, 'logs', 'stdout.log'), 'w');
+  const child = spawn(javaBinary(), args, { stdio: ['ignore', stdoutFile, stdoutFile] });
+  closeSync(stdoutFile);
+  let spawnError: Error | undefined;
+  child.once('error', (err) => (spawnError = err));
+  await sleep(50);
+  if (spawnError || !child.pid) throw new Error(`could not run Java (${javaBinary()}): ${spawnError?.message}. Install Java 17: apt-get install -y openjdk-17-jre-headless`);
+  writeFileSync(pidFile, `${child.pid}\n`);
+  log(`starting Cassandra ${cassandraVersion} on ${host}:${port} (pid ${child.pid}, data in ${dataDir})`);
+
+  const stop = () => stopPid(child.pid!, child, log);
+  try {
+    const releaseVersion = await waitForCql(host, port, timeoutMs, () =>
+      child.exitCode !== null || child.signalCode !== null
+        ? `Cassandra exited during start-up (code ${child.exitCode ?? child.signalCode})\n${logTail(dataDir)}`
+        : undefined,
+    );
+    const startMs = Date.now() - started;
+    log(`Cassandra ${releaseVersion} answers CQL on ${host}:${port} after ${(startMs / 1000).toFixed(1)} s`);
+    return { host, port, releaseVersion, owned: true, startMs, stop };
+  } catch (err) {
+    await stop();
+    const message = (err as Error).message;
+    throw new Error(message.includes('--- last lines') ? message : `${message}\n${logTail(dataDir)}`);
+  }
+}
