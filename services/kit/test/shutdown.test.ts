@@ -1,0 +1,64 @@
+import { spawn } from 'node:child_process';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { join } from 'node:path';
+import test from 'ava';
+import { call, dropKeyspace, startTestService, testEnv } from '../testing';
+import { slowService } from './fixtures/slow-service';
+
+const keyspaces: string[] = [];
+test.after.always(async () => {
+  for (const ks of keyspaces) await dropKeyspace(ks);
+});
+
+test('stop(): readiness turns 503 at once, in-flight requests finish, new connections are refused', async (t) => {
+  const env = testEnv();
+  keyspaces.push(env.CASSANDRA_KEYSPACE!);
+  const running = await startTestService(slowService, env);
+  t.is((await call(running.url, '/ready')).status, 200);
+
+  const inFlight = call(running.url, '/slow?ms=1500');
+  await new Promise((r) => setTimeout(r, 200));
+  const started = Date.now();
+  const stopped = running.stop();
+
+  // The same app, reached without the closing listener, already reports not ready.
+  const probe = createServer(running.http.app.callback());
+  await new Promise<void>((r) => probe.listen(0, '127.0.0.1', () => r()));
+  const ready = await call(`http://127.0.0.1:${(probe.address() as AddressInfo).port}`, '/ready');
+  probe.close();
+  t.is(ready.status, 503);
+  t.deepEqual(ready.body, { status: 'shutting_down' });
+
+  const slow = await inFlight;
+  t.is(slow.status, 200);
+  t.deepEqual(slow.body, { done: true });
+  await stopped;
+  t.true(Date.now() - started < 10_000);
+  await t.throwsAsync(() => fetch(`${running.url}/health`));
+});
+
+test('SIGTERM: the process finishes its in-flight request and exits 0 within 10 s', async (t) => {
+  const env = testEnv({ LOG_LEVEL: 'info' });
+  keyspaces.push(env.CASSANDRA_KEYSPACE!);
+  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'slow-service.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const match = /"msg":"listening","port":(\d+)/.exec(buffered);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', () => reject(new Error(`service exited before listening:\n${buffered}`)));
+  });
+  const base = `http://127.0.0.1:${port}`;
+  const inFlight = call(base, '/slow?ms=2000');
+  await new Promise((r) => setTimeout(r, 300));
+  const signalled = Date.now();
+  child.kill('SIGTERM');
+  const slow = await inFlight;
+  t.is(slow.status, 200);
+  t.is(await exited, 0);
+  t.true(Date.now() - signalled < 10_000);
+});
