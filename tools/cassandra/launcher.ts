@@ -178,18 +178,22 @@ function pidAlive(pid: number): boolean {
   }
 }
 
-/** A pid from our pid file that is still a Cassandra of this data folder (an earlier run that was killed). */
-function leftoverPid(dataDir: string): number | undefined {
+/**
+ * A Cassandra of this data folder still running from an earlier launch, with the pid of the launcher
+ * that started it (whose own process may have ended).
+ */
+function leftover(dataDir: string): { pid: number; launcherAlive: boolean } | undefined {
   const pidFile = join(dataDir, 'cassandra.pid');
   if (!existsSync(pidFile)) return undefined;
-  const pid = Number(readFileSync(pidFile, 'utf8').trim());
+  const [pid, launcher] = readFileSync(pidFile, 'utf8').trim().split(/\s+/).map(Number);
   if (!pid || !pidAlive(pid)) return undefined;
   try {
     const cmdline = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    return cmdline.includes('CassandraDaemon') && cmdline.includes(dataDir) ? pid : undefined;
+    if (!cmdline.includes('CassandraDaemon') || !cmdline.includes(dataDir)) return undefined;
   } catch {
     return undefined;
   }
+  return { pid, launcherAlive: Boolean(launcher) && launcher !== process.pid && pidAlive(launcher) };
 }
 
 function portOpen(host: string, port: number): Promise<boolean> {
@@ -261,11 +265,15 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
   mkdirSync(dataDir, { recursive: true });
   const pidFile = join(dataDir, 'cassandra.pid');
 
-  const adopted = leftoverPid(dataDir);
-  if (adopted) {
-    log(`adopting the Cassandra left running on this data folder (pid ${adopted})`);
-    const releaseVersion = await waitForCql(host, port, timeoutMs, () => (pidAlive(adopted) ? undefined : `Cassandra (pid ${adopted}) exited\n${logTail(dataDir)}`));
-    return { host, port, releaseVersion, owned: true, startMs: Date.now() - started, stop: () => stopPid(adopted, undefined, log) };
+  const running = leftover(dataDir);
+  if (running) {
+    // Another launcher (e.g. `npm start`) still runs it: share it and leave it running. Otherwise it was
+    // orphaned by a launcher that was killed: adopt it, and stop it when done.
+    const owned = !running.launcherAlive;
+    log(owned ? `adopting the Cassandra left running on this data folder (pid ${running.pid})` : `sharing the Cassandra another launcher runs (pid ${running.pid})`);
+    const releaseVersion = await waitForCql(host, port, timeoutMs, () => (pidAlive(running.pid) ? undefined : `Cassandra (pid ${running.pid}) exited\n${logTail(dataDir)}`));
+    if (owned) writeFileSync(pidFile, `${running.pid} ${process.pid}\n`);
+    return { host, port, releaseVersion, owned, startMs: Date.now() - started, stop: owned ? () => stopPid(running.pid, undefined, log) : async () => undefined };
   }
   if (await portOpen(host, port)) {
     throw new Error(
@@ -295,13 +303,14 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
     'org.apache.cassandra.service.CassandraDaemon',
   ];
   const stdoutFile = openSync(join(dataDir, 'logs', 'stdout.log'), 'w');
-  const child = spawn(javaBinary(), args, { stdio: ['ignore', stdoutFile, stdoutFile] });
+  // Its own process group: a Ctrl-C in the terminal reaches the launcher, which stops Cassandra last.
+  const child = spawn(javaBinary(), args, { stdio: ['ignore', stdoutFile, stdoutFile], detached: true });
   closeSync(stdoutFile);
   let spawnError: Error | undefined;
   child.once('error', (err) => (spawnError = err));
   await sleep(50);
   if (spawnError || !child.pid) throw new Error(`could not run Java (${javaBinary()}): ${spawnError?.message}. Install Java 17: apt-get install -y openjdk-17-jre-headless`);
-  writeFileSync(pidFile, `${child.pid}\n`);
+  writeFileSync(pidFile, `${child.pid} ${process.pid}\n`);
   log(`starting Cassandra ${cassandraVersion} on ${host}:${port} (pid ${child.pid}, data in ${dataDir})`);
 
   const stop = () => stopPid(child.pid!, child, log);

@@ -1,0 +1,121 @@
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { call, dropKeyspace, startTestService, testEnv, tokenFor } from '@product-store/kit/testing';
+import type { RunningService } from '@product-store/kit';
+import { backend } from '../src/service';
+
+let service: RunningService;
+const env = testEnv();
+const admin = tokenFor('admin');
+
+test.before(async () => {
+  service = await startTestService(backend, env);
+});
+test.after.always(async () => {
+  await service?.stop();
+  await dropKeyspace(env.CASSANDRA_KEYSPACE!);
+});
+
+async function product(stock: number, price_cents = 500) {
+  const res = await call(service.url, '/products', { method: 'POST', token: admin, body: { name: 'P', price_cents, category: 'c', stock } });
+  return res.body.id as string;
+}
+const stockOf = async (id: string) => (await call(service.url, `/products/${id}`)).body.stock as number;
+const reserve = (reservation_id: string, lines: Array<{ product_id: string; quantity: number }>) =>
+  call(service.url, '/internal/reservations', { method: 'POST', body: { reservation_id, lines } });
+const release = (reservationId: string, product_ids: string[]) =>
+  call(service.url, `/internal/reservations/${reservationId}/release`, { method: 'POST', body: { product_ids } });
+
+test('100 concurrent single-unit reservations of a stock of 20: exactly 20 succeed, stock ends at 0', async (t) => {
+  const id = await product(20);
+  const results = await Promise.all(Array.from({ length: 100 }, () => reserve(randomUUID(), [{ product_id: id, quantity: 1 }])));
+  const statuses = results.map((r) => r.status);
+  t.is(statuses.filter((s) => s === 200).length, 20);
+  t.is(statuses.filter((s) => s === 409).length, 80);
+  t.true(results.filter((r) => r.status === 409).every((r) => r.body.code === 'OUT_OF_STOCK' && r.body.product_ids[0] === id));
+  t.is(await stockOf(id), 0);
+});
+
+test('a reservation returns the frozen catalog lines and applies once however often it is repeated', async (t) => {
+  const id = await product(10, 1234);
+  const rid = randomUUID();
+  const first = await reserve(rid, [{ product_id: id, quantity: 3 }]);
+  t.is(first.status, 200);
+  t.deepEqual(first.body, { reservation_id: rid, lines: [{ product_id: id, quantity: 3, name: 'P', price_cents: 1234, currency: 'USD' }] });
+  const repeats = await Promise.all(Array.from({ length: 10 }, () => reserve(rid, [{ product_id: id, quantity: 3 }])));
+  t.true(repeats.every((r) => r.status === 200));
+  t.is(await stockOf(id), 7);
+});
+
+test('all or nothing: one short line leaves every stock untouched', async (t) => {
+  const plenty = await product(10);
+  const scarce = await product(1);
+  const res = await reserve(randomUUID(), [{ product_id: plenty, quantity: 4 }, { product_id: scarce, quantity: 2 }]);
+  t.is(res.status, 409);
+  t.is(res.body.code, 'OUT_OF_STOCK');
+  t.deepEqual(res.body.product_ids, [scarce]);
+  t.is(await stockOf(plenty), 10);
+  t.is(await stockOf(scarce), 1);
+});
+
+test('a missing product is 404 PRODUCT_NOT_FOUND and nothing is reserved', async (t) => {
+  const id = await product(5);
+  const ghost = randomUUID();
+  const res = await reserve(randomUUID(), [{ product_id: id, quantity: 1 }, { product_id: ghost, quantity: 1 }]);
+  t.is(res.status, 404);
+  t.is(res.body.code, 'PRODUCT_NOT_FOUND');
+  t.deepEqual(res.body.product_ids, [ghost]);
+  t.is(await stockOf(id), 5);
+});
+
+test('release gives stock back exactly once, even when repeated concurrently', async (t) => {
+  const id = await product(10);
+  const rid = randomUUID();
+  await reserve(rid, [{ product_id: id, quantity: 4 }]);
+  t.is(await stockOf(id), 6);
+  const releases = await Promise.all(Array.from({ length: 10 }, () => release(rid, [id])));
+  t.true(releases.every((r) => r.status === 200));
+  const outcomes = releases.map((r) => r.body.lines[0].outcome);
+  t.is(outcomes.filter((o) => o === 'released').length, 1);
+  t.is(outcomes.filter((o) => o === 'already_released').length, 9);
+  t.is(await stockOf(id), 10);
+  const again = await reserve(rid, [{ product_id: id, quantity: 4 }]);
+  t.is(again.status, 409, 'a released reservation is final');
+  t.is(again.body.code, 'RESERVATION_RELEASED');
+  t.is(await stockOf(id), 10);
+});
+
+test('releasing an unknown reservation changes nothing', async (t) => {
+  const id = await product(3);
+  const res = await release(randomUUID(), [id]);
+  t.is(res.status, 200);
+  t.is(res.body.lines[0].outcome, 'unknown');
+  t.is(await stockOf(id), 3);
+});
+
+test('concurrent reservations and an admin restock never lose an update', async (t) => {
+  const id = await product(50);
+  const reservations = Array.from({ length: 20 }, () => reserve(randomUUID(), [{ product_id: id, quantity: 1 }]));
+  const results = await Promise.all(reservations);
+  t.true(results.every((r) => r.status === 200));
+  const patched = await call(service.url, `/products/${id}`, { method: 'PATCH', token: admin, body: { stock: 100 } });
+  t.is(patched.body.stock, 100);
+  await reserve(randomUUID(), [{ product_id: id, quantity: 5 }]);
+  t.is(await stockOf(id), 95);
+});
+
+test('invalid reservations are 400', async (t) => {
+  const id = await product(3);
+  const bad = [
+    { reservation_id: 'x', lines: [{ product_id: id, quantity: 1 }] },
+    { reservation_id: randomUUID(), lines: [] },
+    { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 0 }] },
+    { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 1 }, { product_id: id, quantity: 2 }] },
+    { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 1, price_cents: 1 }] },
+  ];
+  for (const body of bad) {
+    const res = await call(service.url, '/internal/reservations', { method: 'POST', body });
+    t.is(res.status, 400, JSON.stringify(body));
+  }
+  t.is(await stockOf(id), 3);
+});
