@@ -12,9 +12,11 @@ import { ensureCassandra, repoRoot, type CassandraHandle } from '../cassandra/la
 const say = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 
 /** Development defaults, used only when the caller did not set the variable (never in production). */
-const developmentDefaults: Record<string, string> = {
+export const developmentDefaults: Record<string, string> = {
   ENVIRONMENT: 'development',
   SEED_DEMO_CATALOG: 'true',
+  ADMIN_EMAIL: 'admin@example.com',
+  ADMIN_PASSWORD: 'admin-dev-password',
 };
 
 interface Running {
@@ -84,7 +86,9 @@ async function main(): Promise<void> {
 
   try {
     cassandra = await ensureCassandra();
-    const env: NodeJS.ProcessEnv = { ...developmentDefaults, ...process.env, CASSANDRA_HOST: cassandra.host, CASSANDRA_PORT: String(cassandra.port) };
+    // The development defaults never apply to a production run: there the services demand real values.
+    const defaults = process.env.ENVIRONMENT === 'production' ? {} : developmentDefaults;
+    const env: NodeJS.ProcessEnv = { ...defaults, ...process.env, CASSANDRA_HOST: cassandra.host, CASSANDRA_PORT: String(cassandra.port) };
     const available = services.filter((s) => existsSync(join(repoRoot, 'services', s.dir, 'src', 'main.ts')));
     for (const spec of available) {
       const running = startService(spec, env);

@@ -82,8 +82,13 @@ export const releaseSchema = z.strictObject({
   product_ids: z.array(fields.uuid()).min(1).max(MAX_RESERVATION_LINES),
 });
 
+export const lookupSchema = z.strictObject({
+  product_ids: z.array(fields.uuid()).min(1).max(MAX_RESERVATION_LINES),
+});
+
 export function toProduct(entry: CatalogEntry, stock: number | null | undefined): Product {
-  return { ...entry, stock: stock ?? 0 };
+  const { id, name, description, price_cents, currency, category, created_at, updated_at } = entry;
+  return { id, name, description, price_cents, currency, category, stock: stock ?? 0, created_at, updated_at };
 }
 
 /** Fields of a patch that belong to the catalog row (stock lives in the ledger partition). */

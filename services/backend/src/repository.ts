@@ -175,15 +175,26 @@ export class ProductRepository {
     const pid = Uuid.fromString(productId);
     const rid = Uuid.fromString(reservationId);
     return this.queue.run(productId, async () => {
-      const line = await this.ledgerLine(pid, rid);
-      if (!line) return 'unknown';
+      let line = await this.ledgerLine(pid, rid);
+      if (!line) {
+        // Nothing held: leave a released marker so a late reserve of this id is refused, not applied.
+        const marker = await this.db.execute(
+          'INSERT INTO product_stock (product_id, reservation_id, quantity, released, reserved_at) VALUES (?, ?, 0, true, ?) IF NOT EXISTS',
+          [pid, rid, new Date()],
+          conditional,
+        );
+        if (marker.wasApplied()) return 'unknown';
+        line = await this.ledgerLine(pid, rid);
+        if (!line) return 'unknown';
+      }
       if (line.released) return 'already_released';
+      const held = line;
       return this.compareAndSet<ReleaseOutcome>(
         productId,
         async (current) => {
           const rs = await this.db.batch(
             [
-              { query: 'UPDATE product_stock SET stock = ? WHERE product_id = ? IF stock = ?', params: [(current ?? 0) + line.quantity, pid, current] },
+              { query: 'UPDATE product_stock SET stock = ? WHERE product_id = ? IF stock = ?', params: [(current ?? 0) + held.quantity, pid, current] },
               { query: 'UPDATE product_stock SET released = true WHERE product_id = ? AND reservation_id = ? IF released = false', params: [pid, rid] },
             ],
             conditional,

@@ -7,6 +7,7 @@ import {
   createProductSchema,
   cursorSchema,
   listQuerySchema,
+  lookupSchema,
   patchProductSchema,
   releaseSchema,
   reserveSchema,
@@ -71,7 +72,14 @@ export function productRoutes({ db, auth, metrics }: ServiceDeps): Router {
     ctx.status = 204;
   });
 
-  // Internal: for order-service only. The gateway never routes /internal/.
+  // Internal: for the other services only. The gateway never routes /internal/.
+  router.post('/internal/products/lookup', async (ctx) => {
+    const { product_ids } = await readJson(ctx, lookupSchema);
+    const ids = [...new Set(product_ids.map((id) => id.toLowerCase()))];
+    const entries = (await Promise.all(ids.map((id) => repo.get(id)))).filter((e): e is CatalogEntry => e !== undefined);
+    ctx.body = { items: await withStock(entries) };
+  });
+
   router.post('/internal/reservations', async (ctx) => {
     const request = await readJson(ctx, reserveSchema);
     const reservationId = request.reservation_id.toLowerCase();

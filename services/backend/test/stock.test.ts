@@ -93,6 +93,16 @@ test('releasing an unknown reservation changes nothing', async (t) => {
   t.is(await stockOf(id), 3);
 });
 
+test('a reservation that arrives after its release is refused, so a late request cannot hold stock', async (t) => {
+  const id = await product(3);
+  const rid = randomUUID();
+  t.is((await release(rid, [id])).body.lines[0].outcome, 'unknown');
+  const late = await reserve(rid, [{ product_id: id, quantity: 2 }]);
+  t.is(late.status, 409);
+  t.is(late.body.code, 'RESERVATION_RELEASED');
+  t.is(await stockOf(id), 3);
+});
+
 test('concurrent reservations and an admin restock never lose an update', async (t) => {
   const id = await product(50);
   const reservations = Array.from({ length: 20 }, () => reserve(randomUUID(), [{ product_id: id, quantity: 1 }]));

@@ -30,6 +30,8 @@ export interface Config {
     expirationMinutes: number;
   };
   shutdownTimeoutMs: number;
+  serviceUrls: { backend: string; cartService: string };
+  serviceCallTimeoutMs: number;
   /** Raw environment, for a service's own variables (read through `optional`/`required` helpers). */
   env: Readonly<Record<string, string | undefined>>;
 }
@@ -65,6 +67,9 @@ export const variables: readonly VariableSpec[] = [
   { name: 'JWT_SECRET_KEY', description: 'HMAC key for tokens, at least 32 bytes (`openssl rand -base64 48`); required in production', secret: true },
   { name: 'JWT_ALGORITHM', default: 'HS256', description: '`HS256`, `HS384` or `HS512`' },
   { name: 'JWT_EXPIRATION_MINUTES', default: '30', description: 'token lifetime' },
+  { name: 'BACKEND_URL', default: 'http://127.0.0.1:8000', description: 'where cart-service and order-service reach `backend`' },
+  { name: 'CART_SERVICE_URL', default: 'http://127.0.0.1:8001', description: 'where order-service reaches `cart-service`' },
+  { name: 'SERVICE_CALL_TIMEOUT_MS', default: '3000', description: 'timeout of one call to another service' },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '8000', description: 'how long in-flight requests may run after SIGTERM' },
 ];
 
@@ -106,6 +111,17 @@ export function loadConfig(service: ServiceName, env: Readonly<Record<string, st
     return ['true', '1', 'yes'].includes(raw);
   };
 
+  const url = (name: string): string => {
+    const v = withDefault(name);
+    try {
+      const parsed = new URL(v);
+      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
+    } catch {
+      problems.push(`${name} must be an http(s) URL (got "${v}")`);
+    }
+    return v.replace(/\/+$/, '');
+  };
+
   const environment = oneOf<Environment>('ENVIRONMENT', ['development', 'test', 'production'], 'development');
   const debug = boolean('DEBUG');
   const logLevel = oneOf<LogLevel>('LOG_LEVEL', ['debug', 'info', 'warn', 'error'], debug ? 'debug' : 'info');
@@ -142,6 +158,8 @@ export function loadConfig(service: ServiceName, env: Readonly<Record<string, st
       expirationMinutes: integer('JWT_EXPIRATION_MINUTES', 30, 1, 24 * 60),
     },
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', 8000, 0, 60_000),
+    serviceUrls: { backend: url('BACKEND_URL'), cartService: url('CART_SERVICE_URL') },
+    serviceCallTimeoutMs: integer('SERVICE_CALL_TIMEOUT_MS', 3000, 100, 60_000),
     env,
   };
   if (!/^[a-z][a-z0-9_]{0,47}$/.test(config.cassandra.keyspace)) {

@@ -22,6 +22,11 @@ export class HttpProblem extends Error {
     this.name = 'HttpProblem';
   }
 
+  /** The same problem under a more specific code and title. */
+  withCode(code: string, title = this.title): HttpProblem {
+    return new HttpProblem(this.status, code, title, this.detail, this.extra, this.headers);
+  }
+
   /** The same problem with more members in its body (e.g. the ids it concerns). */
   withExtra(extra: Record<string, unknown>): HttpProblem {
     return new HttpProblem(this.status, this.code, this.title, this.detail, { ...this.extra, ...extra }, this.headers);

@@ -9,3 +9,5 @@ export * from './migrations';
 export * from './service';
 export * from './topology';
 export * from './validation';
+export * from './request-context';
+export * from './service-client';

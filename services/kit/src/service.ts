@@ -20,6 +20,8 @@ export interface ServiceDeps {
   metrics: Metrics;
   db: Client;
   auth: Auth;
+  /** Registers cleanup (e.g. closing clients) to run once the server has drained. */
+  onStop(hook: () => void | Promise<void>): void;
 }
 
 export interface ServiceDefinition {
@@ -27,6 +29,8 @@ export interface ServiceDefinition {
   migrations: readonly Migration[];
   /** Builds the service's routes (routes → domain → repository) from the shared dependencies. */
   routes(deps: ServiceDeps): Router | Promise<Router>;
+  /** Problems with the service's own variables; any refuses the start like an invalid shared one. */
+  checkConfig?(config: Config): string[];
   /** Work after the server listens (e.g. seeding, background recovery); its result is awaited. */
   afterStart?(deps: ServiceDeps): Promise<void>;
 }
@@ -62,10 +66,13 @@ async function connectDatabase(config: Config, log: Logger, definition: ServiceD
 
 export async function startService(definition: ServiceDefinition, options: StartOptions = {}): Promise<RunningService> {
   const config = loadConfig(definition.name, options.env ?? process.env);
+  const ownProblems = definition.checkConfig?.(config) ?? [];
+  if (ownProblems.length) throw new ConfigError(ownProblems);
   const log = createLogger({ level: config.logLevel, bindings: { service: definition.name }, sink: options.logSink });
   const metrics = createMetrics(definition.name);
   const db = await connectDatabase(config, log, definition);
-  const deps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config) };
+  const stopHooks: Array<() => void | Promise<void>> = [];
+  const deps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config), onStop: (hook) => stopHooks.push(hook) };
 
   let router: Router;
   try {
@@ -112,6 +119,7 @@ export async function startService(definition: ServiceDefinition, options: Start
       }
       clearTimeout(timer);
       clearInterval(idleSweep);
+      for (const hook of stopHooks) await Promise.resolve(hook()).catch((err) => log.warn('a stop hook failed', { err }));
       await db.shutdown().catch((err) => log.warn('closing the database client failed', { err }));
       log.info('stopped');
     })());

@@ -37,26 +37,28 @@ async function readRaw(ctx: Context, limit: number): Promise<Buffer | undefined>
   return size === 0 ? undefined : Buffer.concat(chunks, size);
 }
 
-/**
- * Reads and validates a JSON body. An absent body is `undefined` before validation, so a schema that
- * allows no body says so (e.g. `.optional()`).
- */
-export async function readJson<S extends z.ZodType>(ctx: Context, schema: S, limit = MAX_BODY_BYTES): Promise<z.infer<S>> {
+/** Reads a JSON body within the size limit; `undefined` when there is none. */
+export async function readBody(ctx: Context, limit = MAX_BODY_BYTES): Promise<unknown> {
   const hasBody = (ctx.request.length ?? 0) > 0 || ctx.get('Transfer-Encoding') !== '';
   if (hasBody && !ctx.is('application/json', 'application/*+json')) {
     await readRaw(ctx, limit);
     throw problems.unsupportedMediaType();
   }
   const raw = hasBody ? await readRaw(ctx, limit) : undefined;
-  let parsed: unknown;
-  if (raw) {
-    try {
-      parsed = JSON.parse(raw.toString('utf8'));
-    } catch {
-      throw problems.malformedJson();
-    }
+  if (!raw) return undefined;
+  try {
+    return JSON.parse(raw.toString('utf8'));
+  } catch {
+    throw problems.malformedJson();
   }
-  return parseWith(schema, parsed);
+}
+
+/**
+ * Reads and validates a JSON body. An absent body is `undefined` before validation, so a schema that
+ * allows no body says so (e.g. `.optional()`).
+ */
+export async function readJson<S extends z.ZodType>(ctx: Context, schema: S, limit = MAX_BODY_BYTES): Promise<z.infer<S>> {
+  return parseWith(schema, await readBody(ctx, limit));
 }
 
 export function parseQuery<S extends z.ZodType>(ctx: Context, schema: S): z.infer<S> {

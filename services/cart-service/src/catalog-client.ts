@@ -1,0 +1,20 @@
+/** What cart-service asks of `backend`: current names, prices and currencies of products. */
+import { createServiceClient, type ServiceDeps } from '@product-store/kit';
+import type { CatalogProduct } from './cart';
+
+export interface CatalogClient {
+  lookup(productIds: string[]): Promise<Map<string, CatalogProduct>>;
+}
+
+export function createCatalogClient({ config, log, onStop }: ServiceDeps): CatalogClient {
+  const backend = createServiceClient({ name: 'backend', baseUrl: config.serviceUrls.backend, timeoutMs: config.serviceCallTimeoutMs, log });
+  onStop(() => backend.close());
+  return {
+    async lookup(productIds) {
+      if (productIds.length === 0) return new Map();
+      const res = await backend.call<{ items: CatalogProduct[] }>('POST', '/internal/products/lookup', { product_ids: productIds });
+      if (res.status !== 200) throw new Error(`backend lookup answered ${res.status}`);
+      return new Map(res.body.items.map((p) => [p.id, p]));
+    },
+  };
+}

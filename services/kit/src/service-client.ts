@@ -1,0 +1,66 @@
+/**
+ * Calls to another service of the stack: pooled keep-alive connections, a timeout per call, the
+ * caller's request id passed on (and trace context, by the HTTP instrumentation). A dependency that
+ * is down, slow or failing becomes a 503 problem for the client, never a hang or a 500.
+ */
+import { Agent, request } from 'node:http';
+import { problems } from './errors';
+import type { Logger } from './logger';
+import { currentRequest } from './request-context';
+
+export interface ServiceResponse<T = unknown> {
+  status: number;
+  body: T;
+}
+
+export interface ServiceClient {
+  readonly name: string;
+  call<T = any>(method: string, path: string, body?: unknown): Promise<ServiceResponse<T>>;
+  close(): void;
+}
+
+export function createServiceClient(options: { name: string; baseUrl: string; timeoutMs: number; log: Logger }): ServiceClient {
+  const base = new URL(options.baseUrl);
+  const agent = new Agent({ keepAlive: true, keepAliveMsecs: 1000, maxSockets: 64, maxFreeSockets: 16, timeout: 60_000 });
+  const unavailable = (why: string) => {
+    options.log.warn('dependency unavailable', { dependency: options.name, reason: why });
+    return problems.unavailable(`${options.name} is unavailable; try again shortly.`, 'DEPENDENCY_UNAVAILABLE');
+  };
+
+  const call = <T>(method: string, path: string, body?: unknown) =>
+    new Promise<ServiceResponse<T>>((resolve, reject) => {
+      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+      const headers: Record<string, string> = { Accept: 'application/json' };
+      const requestId = currentRequest.getStore()?.requestId;
+      if (requestId) headers['X-Request-Id'] = requestId;
+      if (payload) {
+        headers['Content-Type'] = 'application/json';
+        headers['Content-Length'] = String(payload.length);
+      }
+      const req = request(
+        { protocol: base.protocol, hostname: base.hostname, port: base.port, path, method, headers, agent, signal: AbortSignal.timeout(options.timeoutMs) },
+        (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c: Buffer) => chunks.push(c));
+          res.on('error', (err) => reject(unavailable(err.message)));
+          res.on('end', () => {
+            const status = res.statusCode ?? 0;
+            if (status >= 500) {
+              reject(unavailable(`answered ${status}`));
+              return;
+            }
+            const text = Buffer.concat(chunks).toString('utf8');
+            try {
+              resolve({ status, body: (text ? JSON.parse(text) : undefined) as T });
+            } catch {
+              reject(unavailable(`answered ${status} with a body that is not JSON`));
+            }
+          });
+        },
+      );
+      req.on('error', (err) => reject(unavailable(err.name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : err.message)));
+      req.end(payload);
+    });
+
+  return { name: options.name, call, close: () => agent.destroy() };
+}

@@ -1,0 +1,67 @@
+/** The order domain: shapes, the Idempotency-Key rule, and pricing of reserved lines. No I/O here. */
+import { createHash } from 'node:crypto';
+import { z } from 'zod';
+import { fields } from '@product-store/kit';
+
+export type OrderStatus = 'confirmed' | 'cancelled';
+
+export interface OrderItem {
+  product_id: string;
+  name: string;
+  price_cents: number;
+  quantity: number;
+  line_total_cents: number;
+}
+
+export interface Order {
+  id: string;
+  status: OrderStatus;
+  items: OrderItem[];
+  total_cents: number;
+  currency: string;
+  created_at: string;
+}
+
+export interface CartLine {
+  product_id: string;
+  quantity: number;
+}
+
+/** A line as `backend` reserved it, with the catalog name and price at that moment. */
+export interface ReservedLine extends CartLine {
+  name: string;
+  price_cents: number;
+  currency: string;
+}
+
+/** 1..255 printable ASCII characters. */
+export const idempotencyKeyPattern = /^[\x20-\x7E]{1,255}$/;
+
+export function validIdempotencyKey(value: string | undefined): value is string {
+  return value !== undefined && idempotencyKeyPattern.test(value) && value.trim().length > 0;
+}
+
+/** POST /orders takes no fields: `{}` or no body. */
+export const placeOrderSchema = z.strictObject({}).optional();
+
+/** JSON with object keys sorted, so equal bodies have equal text. */
+function canonical(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  if (value && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+  }
+  return JSON.stringify(value);
+}
+
+/** What makes two requests under one key "the same": the body, an absent body counting as `{}`. */
+export function requestFingerprint(body: unknown): string {
+  return createHash('sha256').update(canonical(body ?? {})).digest('hex');
+}
+
+export const listQuerySchema = z.strictObject({ limit: fields.limit(), cursor: fields.cursor() });
+export const cursorSchema = z.strictObject({ before: fields.uuid() });
+
+export function priceLines(lines: ReservedLine[]): { items: OrderItem[]; total_cents: number; currency: string } {
+  const items = lines.map((l) => ({ product_id: l.product_id, name: l.name, price_cents: l.price_cents, quantity: l.quantity, line_total_cents: l.price_cents * l.quantity }));
+  return { items, total_cents: items.reduce((sum, i) => sum + i.line_total_cents, 0), currency: lines[0]?.currency ?? 'USD' };
+}

@@ -1,0 +1,218 @@
+/** CQL for orders, checkouts, pending work and idempotency keys. */
+import { conditional, idempotent, types, type Client } from '@product-store/kit';
+import type { CartLine, Order, OrderItem, OrderStatus } from './orders';
+
+const { Uuid, TimeUuid } = types;
+const SHARD = 0;
+
+export type CheckoutState = 'reserving' | 'confirmed' | 'failed';
+export type WorkKind = 'checkout' | 'cancel';
+
+export interface Checkout {
+  order_id: string;
+  user_id: string;
+  idempotency_key: string;
+  state: CheckoutState;
+  lines: CartLine[];
+  items?: OrderItem[];
+  total_cents?: number;
+  currency?: string;
+  created_at: Date;
+  updated_at: Date;
+}
+
+export interface IdempotencyRecord {
+  request_hash: string;
+  order_id: string;
+  response?: { status: number; body: unknown };
+}
+
+export interface PendingWork {
+  order_id: string;
+  kind: WorkKind;
+  user_id: string;
+  created_at: Date;
+}
+
+function toOrder(row: types.Row): Order {
+  return {
+    id: row.get('id').toString(),
+    status: row.get('status') as OrderStatus,
+    items: JSON.parse(row.get('items')) as OrderItem[],
+    total_cents: row.get('total_cents'),
+    currency: row.get('currency'),
+    created_at: (row.get('created_at') as Date).toISOString(),
+  };
+}
+
+const orderColumns = 'id, status, items, total_cents, currency, created_at';
+
+export class OrderRepository {
+  constructor(private readonly db: Client) {}
+
+  // Idempotency keys
+
+  async idempotencyRecord(userId: string, key: string): Promise<IdempotencyRecord | undefined> {
+    const row = (
+      await this.db.execute(
+        'SELECT request_hash, order_id, response_status, response_body FROM idempotency_keys WHERE user_id = ? AND key = ?',
+        [Uuid.fromString(userId), key],
+        { ...idempotent, consistency: types.consistencies.localSerial },
+      )
+    ).first();
+    if (!row) return undefined;
+    const status: number | null = row.get('response_status');
+    return {
+      request_hash: row.get('request_hash'),
+      order_id: row.get('order_id').toString(),
+      response: status === null ? undefined : { status, body: JSON.parse(row.get('response_body')) },
+    };
+  }
+
+  /** Claims the key for a new order id; false when another request holds it. */
+  async claimKey(userId: string, key: string, requestHash: string, orderId: string): Promise<boolean> {
+    const rs = await this.db.execute(
+      'INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS',
+      [Uuid.fromString(userId), key, requestHash, TimeUuid.fromString(orderId), new Date()],
+      conditional,
+    );
+    return rs.wasApplied();
+  }
+
+  /** Records the final response once; a second writer changes nothing. */
+  async recordResponse(userId: string, key: string, status: number, body: unknown): Promise<void> {
+    await this.db.execute(
+      'UPDATE idempotency_keys SET response_status = ?, response_body = ? WHERE user_id = ? AND key = ? IF response_status = null',
+      [status, JSON.stringify(body), Uuid.fromString(userId), key],
+      conditional,
+    );
+  }
+
+  /** Frees a key whose request ended without a final response (a dependency failed), for a clean retry. */
+  async releaseKey(userId: string, key: string, orderId: string): Promise<void> {
+    await this.db.execute(
+      'DELETE FROM idempotency_keys WHERE user_id = ? AND key = ? IF order_id = ? AND response_status = null',
+      [Uuid.fromString(userId), key, TimeUuid.fromString(orderId)],
+      conditional,
+    );
+  }
+
+  // Checkouts and pending work
+
+  async startCheckout(checkout: Checkout): Promise<void> {
+    const id = TimeUuid.fromString(checkout.order_id);
+    await this.db.batch(
+      [
+        {
+          query: 'INSERT INTO checkouts (order_id, user_id, idempotency_key, state, lines, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+          params: [id, Uuid.fromString(checkout.user_id), checkout.idempotency_key, checkout.state, JSON.stringify(checkout.lines), checkout.created_at, checkout.updated_at],
+        },
+        {
+          query: 'INSERT INTO pending_work (shard, order_id, kind, user_id, created_at) VALUES (?, ?, ?, ?, ?)',
+          params: [SHARD, id, 'checkout', Uuid.fromString(checkout.user_id), checkout.created_at],
+        },
+      ],
+      { ...idempotent, logged: true },
+    );
+  }
+
+  async checkout(orderId: string): Promise<Checkout | undefined> {
+    const row = (
+      await this.db.execute(
+        'SELECT order_id, user_id, idempotency_key, state, lines, items, total_cents, currency, created_at, updated_at FROM checkouts WHERE order_id = ?',
+        [TimeUuid.fromString(orderId)],
+        { ...idempotent, consistency: types.consistencies.localSerial },
+      )
+    ).first();
+    if (!row) return undefined;
+    const items: string | null = row.get('items');
+    return {
+      order_id: row.get('order_id').toString(),
+      user_id: row.get('user_id').toString(),
+      idempotency_key: row.get('idempotency_key'),
+      state: row.get('state'),
+      lines: JSON.parse(row.get('lines')),
+      items: items ? JSON.parse(items) : undefined,
+      total_cents: row.get('total_cents') ?? undefined,
+      currency: row.get('currency') ?? undefined,
+      created_at: row.get('created_at'),
+      updated_at: row.get('updated_at'),
+    };
+  }
+
+  /** Moves a checkout from `reserving` to `failed`; true when this call made the move. */
+  async failCheckout(orderId: string): Promise<boolean> {
+    const rs = await this.db.execute(
+      "UPDATE checkouts SET state = 'failed', updated_at = ? WHERE order_id = ? IF state = 'reserving'",
+      [new Date(), TimeUuid.fromString(orderId)],
+      conditional,
+    );
+    return rs.wasApplied();
+  }
+
+  /** The commit point of a checkout: `reserving` to `confirmed`, with the frozen items. */
+  async confirmCheckout(orderId: string, priced: { items: OrderItem[]; total_cents: number; currency: string }): Promise<boolean> {
+    const rs = await this.db.execute(
+      "UPDATE checkouts SET state = 'confirmed', items = ?, total_cents = ?, currency = ?, updated_at = ? WHERE order_id = ? IF state = 'reserving'",
+      [JSON.stringify(priced.items), priced.total_cents, priced.currency, new Date(), TimeUuid.fromString(orderId)],
+      conditional,
+    );
+    return rs.wasApplied();
+  }
+
+  async addWork(work: PendingWork): Promise<void> {
+    await this.db.execute(
+      'INSERT INTO pending_work (shard, order_id, kind, user_id, created_at) VALUES (?, ?, ?, ?, ?)',
+      [SHARD, TimeUuid.fromString(work.order_id), work.kind, Uuid.fromString(work.user_id), work.created_at],
+      idempotent,
+    );
+  }
+
+  async finishWork(orderId: string, kind: WorkKind): Promise<void> {
+    await this.db.execute('DELETE FROM pending_work WHERE shard = ? AND order_id = ? AND kind = ?', [SHARD, TimeUuid.fromString(orderId), kind], idempotent);
+  }
+
+  async pendingWork(): Promise<PendingWork[]> {
+    const rs = await this.db.execute('SELECT order_id, kind, user_id, created_at FROM pending_work WHERE shard = ?', [SHARD], { ...idempotent, fetchSize: 500 });
+    return rs.rows.map((r) => ({ order_id: r.get('order_id').toString(), kind: r.get('kind'), user_id: r.get('user_id').toString(), created_at: r.get('created_at') }));
+  }
+
+  // Orders
+
+  /** Writes the confirmed order unless it already exists (a later cancellation is never overwritten). */
+  async insertOrder(userId: string, order: Order): Promise<void> {
+    await this.db.execute(
+      `INSERT INTO orders (user_id, ${orderColumns}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
+      [Uuid.fromString(userId), TimeUuid.fromString(order.id), order.status, JSON.stringify(order.items), order.total_cents, order.currency, new Date(order.created_at), new Date()],
+      conditional,
+    );
+  }
+
+  async order(userId: string, orderId: string): Promise<Order | undefined> {
+    const row = (
+      await this.db.execute(`SELECT ${orderColumns} FROM orders WHERE user_id = ? AND id = ?`, [Uuid.fromString(userId), TimeUuid.fromString(orderId)], {
+        ...idempotent,
+        consistency: types.consistencies.localSerial,
+      })
+    ).first();
+    return row ? toOrder(row) : undefined;
+  }
+
+  /** Newest first, strictly older than `before` when given. */
+  async orders(userId: string, limit: number, before?: string): Promise<Order[]> {
+    const rs = before
+      ? await this.db.execute(`SELECT ${orderColumns} FROM orders WHERE user_id = ? AND id < ? LIMIT ?`, [Uuid.fromString(userId), TimeUuid.fromString(before), limit], idempotent)
+      : await this.db.execute(`SELECT ${orderColumns} FROM orders WHERE user_id = ? LIMIT ?`, [Uuid.fromString(userId), limit], idempotent);
+    return rs.rows.map(toOrder);
+  }
+
+  /** confirmed → cancelled; true when this call made the change. */
+  async cancelOrder(userId: string, orderId: string): Promise<boolean> {
+    const rs = await this.db.execute(
+      "UPDATE orders SET status = 'cancelled', updated_at = ? WHERE user_id = ? AND id = ? IF status = 'confirmed'",
+      [new Date(), Uuid.fromString(userId), TimeUuid.fromString(orderId)],
+      conditional,
+    );
+    return rs.wasApplied();
+  }
+}

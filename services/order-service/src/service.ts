@@ -1,0 +1,55 @@
+import type { ServiceDefinition } from '@product-store/kit';
+import { Checkouts } from './checkout';
+import { createDependencies } from './clients';
+import { migrations } from './migrations';
+import { OrderRepository } from './repository';
+import { orderRoutes } from './routes';
+
+/** order-service's own variables, with their defaults. */
+export const orderSettings = {
+  CHECKOUT_TIMEOUT_MS: 30_000,
+  CHECKOUT_RECOVERY_INTERVAL_MS: 5_000,
+  IDEMPOTENCY_WAIT_MS: 5_000,
+};
+
+function setting(env: Readonly<Record<string, string | undefined>>, name: keyof typeof orderSettings): number {
+  return env[name] ? Number(env[name]) : orderSettings[name];
+}
+
+export const orderService: ServiceDefinition = {
+  name: 'order-service',
+  migrations,
+  checkConfig: ({ env }) =>
+    (Object.keys(orderSettings) as Array<keyof typeof orderSettings>)
+      .filter((name) => !(Number.isInteger(setting(env, name)) && setting(env, name) >= 100 && setting(env, name) <= 3_600_000))
+      .map((name) => `${name} must be an integer number of milliseconds from 100 to 3600000 (got "${env[name]}")`),
+  routes: (deps) => {
+    const { env } = deps.config;
+    const repo = new OrderRepository(deps.db);
+    const checkouts = new Checkouts(
+      repo,
+      createDependencies(deps),
+      { checkoutTimeoutMs: setting(env, 'CHECKOUT_TIMEOUT_MS'), idempotencyWaitMs: setting(env, 'IDEMPOTENCY_WAIT_MS') },
+      deps.log,
+      deps.metrics,
+    );
+    // Recovery: once at start-up, then on a timer; every step is idempotent, so replicas may overlap.
+    let running = false;
+    const pass = async () => {
+      if (running) return;
+      running = true;
+      try {
+        await checkouts.recover();
+      } catch (err) {
+        deps.log.warn('recovery pass failed', { err: (err as Error).message });
+      } finally {
+        running = false;
+      }
+    };
+    const timer = setInterval(pass, setting(env, 'CHECKOUT_RECOVERY_INTERVAL_MS'));
+    timer.unref();
+    void pass();
+    deps.onStop(() => clearInterval(timer));
+    return orderRoutes(deps, repo, checkouts);
+  },
+};

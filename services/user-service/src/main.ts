@@ -1,0 +1,4 @@
+import { runMain } from '@product-store/kit';
+import { userService } from './service';
+
+runMain(userService);
