@@ -49,7 +49,8 @@ async function main(): Promise<number> {
   const { passed, failed } = tally(output);
   // A failure that ava did not count (a typecheck error, a crash) still counts as one.
   const uncounted = code !== 0 && failed === 0 ? 1 : 0;
-  process.stdout.write(`\nCassandra ${cassandra.releaseVersion}${cassandra.owned ? `, started in ${(cassandra.startMs / 1000).toFixed(1)} s` : ' (CASSANDRA_HOST)'}\n`);
+  const origin = process.env.CASSANDRA_HOST ? `at ${cassandra.host} (CASSANDRA_HOST)` : cassandra.owned ? `started in ${(cassandra.startMs / 1000).toFixed(1)} s` : 'already running, shared';
+  process.stdout.write(`\nCassandra ${cassandra.releaseVersion}, ${origin}\n`);
   process.stdout.write(`${passed} passed, ${failed + uncounted} failed\n`);
   return code === 0 && passed > 0 ? 0 : 1;
 }

@@ -1,6 +1,6 @@
 /** The catalog's domain: input shapes, limits and the public form of a product. No I/O here. */
 import { z } from 'zod';
-import { fields } from '@product-store/kit';
+import { fields, pageSchema, timestamp } from '@product-store/kit';
 
 export const MAX_PRICE_CENTS = 1_000_000_000;
 export const MAX_STOCK = 1_000_000_000;
@@ -33,6 +33,21 @@ const productFields = {
   stock: count(MAX_STOCK),
 };
 
+export const productSchema = z
+  .strictObject({
+    id: z.uuid(),
+    name: z.string(),
+    description: z.string(),
+    price_cents: z.number().int().min(0),
+    currency: z.string().regex(/^[A-Z]{3}$/),
+    category: z.string(),
+    stock: z.number().int().min(0),
+    created_at: timestamp(),
+    updated_at: timestamp(),
+  })
+  .meta({ id: 'Product' });
+export const productPageSchema = pageSchema(productSchema, 'ProductPage');
+
 export const createProductSchema = z.strictObject({
   name: productFields.name,
   description: productFields.description.optional().default(''),
@@ -40,7 +55,7 @@ export const createProductSchema = z.strictObject({
   currency: productFields.currency.optional().default('USD'),
   category: productFields.category,
   stock: productFields.stock,
-});
+}).meta({ id: 'CreateProduct' });
 export type CreateProduct = z.infer<typeof createProductSchema>;
 
 export const patchProductSchema = z
@@ -52,7 +67,8 @@ export const patchProductSchema = z
     category: productFields.category.optional(),
     stock: productFields.stock.optional(),
   })
-  .refine((patch) => Object.values(patch).some((v) => v !== undefined), { message: 'Give at least one field to change.' });
+  .refine((patch) => Object.values(patch).some((v) => v !== undefined), { message: 'Give at least one field to change.' })
+  .meta({ id: 'PatchProduct', description: 'Any non-empty subset of the create fields.' });
 export type PatchProduct = z.infer<typeof patchProductSchema>;
 
 export const listQuerySchema = z.strictObject({

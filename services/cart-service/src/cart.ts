@@ -2,6 +2,7 @@
 import { z } from 'zod';
 import { fields } from '@product-store/kit';
 
+
 export const MAX_QUANTITY = 99;
 export const DEFAULT_CURRENCY = 'USD';
 
@@ -11,8 +12,18 @@ const quantity = z
   .min(1, `Must be an integer from 1 to ${MAX_QUANTITY}.`)
   .max(MAX_QUANTITY, `Must be an integer from 1 to ${MAX_QUANTITY}.`);
 
-export const addItemSchema = z.strictObject({ product_id: fields.uuid(), quantity });
-export const setQuantitySchema = z.strictObject({ quantity });
+export const addItemSchema = z.strictObject({ product_id: fields.uuid(), quantity }).meta({ id: 'AddCartItem' });
+export const setQuantitySchema = z.strictObject({ quantity }).meta({ id: 'SetQuantity' });
+
+export const cartSchema = z
+  .strictObject({
+    items: z.array(
+      z.strictObject({ product_id: z.uuid(), name: z.string(), price_cents: z.number().int().min(0), quantity: z.number().int().min(1).max(MAX_QUANTITY), line_total_cents: z.number().int().min(0) }),
+    ),
+    total_cents: z.number().int().min(0),
+    currency: z.string().regex(/^[A-Z]{3}$/),
+  })
+  .meta({ id: 'Cart' });
 
 export interface CartLine {
   product_id: string;

@@ -18,6 +18,8 @@ export interface AppOptions {
   readinessCheck: () => Promise<void>;
   /** The service's own routes. */
   router: Router;
+  /** The service's part of the OpenAPI document, served at /openapi.json. */
+  openapi?: unknown;
 }
 
 export interface ServiceApp {
@@ -55,6 +57,13 @@ export function createApp(options: AppOptions): ServiceApp {
       log.warn('readiness check failed', { err: (err as Error).message });
     }
   });
+  if (options.openapi) {
+    const text = JSON.stringify(options.openapi);
+    ops.get('/openapi.json', (ctx) => {
+      ctx.type = 'application/json';
+      ctx.body = text;
+    });
+  }
   ops.get('/metrics', async (ctx) => {
     ctx.type = metrics.registry.contentType;
     ctx.body = await metrics.registry.metrics();

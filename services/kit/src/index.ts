@@ -6,6 +6,7 @@ export * from './errors';
 export * from './logger';
 export * from './metrics';
 export * from './migrations';
+export * from './schemas';
 export * from './service';
 export * from './topology';
 export * from './validation';

@@ -18,17 +18,25 @@ export interface Migration {
 }
 
 const LEASE_SECONDS = 60;
+/** Schema changes wait for every node to agree; they take far longer than a query. */
+export const ddlOptions = { readTimeout: 30_000 } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function ensureKeyspace(client: Client, config: Config['cassandra']): Promise<void> {
   await client.execute(
     `CREATE KEYSPACE IF NOT EXISTS ${config.keyspace} WITH replication = {'class': 'NetworkTopologyStrategy', '${config.localDataCenter}': ${config.replicationFactor}}`,
+    [],
+    ddlOptions,
   );
   await client.execute(
     `CREATE TABLE IF NOT EXISTS ${config.keyspace}.schema_migrations (service text, version int, name text, applied_at timestamp, PRIMARY KEY (service, version))`,
+    [],
+    ddlOptions,
   );
   await client.execute(
     `CREATE TABLE IF NOT EXISTS ${config.keyspace}.schema_leases (service text PRIMARY KEY, owner text)`,
+    [],
+    ddlOptions,
   );
 }
 
@@ -58,7 +66,7 @@ export async function migrate(client: Client, service: string, migrations: reado
     for (const migration of migrations) {
       if (applied.has(migration.version)) continue;
       log.info('applying migration', { service, version: migration.version, name: migration.name });
-      for (const statement of migration.statements) await client.execute(statement);
+      for (const statement of migration.statements) await client.execute(statement, [], ddlOptions);
       await client.execute(
         'INSERT INTO schema_migrations (service, version, name, applied_at) VALUES (?, ?, ?, ?)',
         [service, migration.version, migration.name, new Date()],

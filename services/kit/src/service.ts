@@ -12,6 +12,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger, type LogSink } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { ensureKeyspace, migrate, type Migration } from './migrations';
+import { openApiFor } from './openapi';
 import type { ServiceName } from './topology';
 
 export interface ServiceDeps {
@@ -41,6 +42,8 @@ export interface RunningService {
   port: number;
   url: string;
   http: ServiceApp;
+  /** The service's own routes (for introspection, e.g. checking them against the OpenAPI document). */
+  router: Router;
   /** Graceful stop: readiness 503, no new connections, in-flight requests finish, then the DB client closes. */
   stop(): Promise<void>;
 }
@@ -86,6 +89,7 @@ export async function startService(definition: ServiceDefinition, options: Start
     log,
     metrics,
     router,
+    openapi: openApiFor(definition.name),
     readinessCheck: async () => {
       await db.execute('SELECT release_version FROM system.local', [], { ...idempotent, readTimeout: 1000 });
     },
@@ -124,7 +128,7 @@ export async function startService(definition: ServiceDefinition, options: Start
       log.info('stopped');
     })());
 
-  const running: RunningService = { deps, server, port, url: `http://127.0.0.1:${port}`, http, stop };
+  const running: RunningService = { deps, server, port, url: `http://127.0.0.1:${port}`, http, router, stop };
   if (definition.afterStart) {
     try {
       await definition.afterStart(deps);

@@ -3,8 +3,22 @@
  * (or CASSANDRA_HOST names), services run as real HTTP servers on free ports, and tokens are signed
  * the way user-service signs them.
  */
-import { randomBytes } from 'node:crypto';
-import { createAuth, createClient, DEVELOPMENT_JWT_SECRET, loadConfig, startService, type Role, type RunningService, type ServiceDefinition } from '../src';
+import { randomBytes, randomUUID } from 'node:crypto';
+import jwt from 'jsonwebtoken';
+import {
+  createAuth,
+  createClient,
+  ddlOptions,
+  DEVELOPMENT_JWT_SECRET,
+  loadConfig,
+  startService,
+  TOKEN_AUDIENCE,
+  TOKEN_ISSUER,
+  type Role,
+  type RunningService,
+  type ServiceDefinition,
+  type ServiceName,
+} from '../src';
 
 export const TEST_JWT_SECRET = DEVELOPMENT_JWT_SECRET;
 
@@ -36,7 +50,7 @@ export async function dropKeyspace(keyspace: string): Promise<void> {
   const client = createClient(config.cassandra);
   try {
     await client.connect();
-    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`);
+    await client.execute(`DROP KEYSPACE IF EXISTS ${keyspace}`, [], ddlOptions);
   } finally {
     await client.shutdown();
   }
@@ -44,8 +58,70 @@ export async function dropKeyspace(keyspace: string): Promise<void> {
 
 const testAuth = createAuth({ jwt: { secret: TEST_JWT_SECRET, algorithm: 'HS256', expirationMinutes: 30 } });
 
-export function tokenFor(role: Role, id = crypto.randomUUID()): string {
+export function tokenFor(role: Role, id: string = randomUUID()): string {
   return testAuth.issue({ id, role }).access_token;
+}
+
+/** Tokens every protected endpoint must answer with 401: each names the attack it stands for. */
+export function attackTokens(role: Role = 'admin'): Array<[string, string]> {
+  const sub = randomUUID();
+  const now = Math.floor(Date.now() / 1000);
+  const claims = { sub, role, iss: TOKEN_ISSUER, aud: TOKEN_AUDIENCE, iat: now, exp: now + 600, jti: randomUUID() };
+  const b64 = (value: object) => Buffer.from(JSON.stringify(value)).toString('base64url');
+  const sign = (payload: object, secret = TEST_JWT_SECRET) => jwt.sign(payload, secret, { algorithm: 'HS256' });
+  return [
+    ['malformed', 'this-is-not-a-jwt'],
+    ['expired', sign({ ...claims, iat: now - 7200, exp: now - 3600 })],
+    ['wrong signature', sign(claims, 'another-secret-of-enough-length-0123456789')],
+    ['alg none', `${b64({ alg: 'none', typ: 'JWT' })}.${b64(claims)}.`],
+    ['wrong issuer', sign({ ...claims, iss: 'evil' })],
+    ['wrong audience', sign({ ...claims, aud: 'another-app' })],
+  ];
+}
+
+export interface TestStack {
+  env: Record<string, string | undefined>;
+  services: Partial<Record<ServiceName, RunningService>>;
+  url(name: ServiceName): string;
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the given services as real HTTP servers sharing one fresh keyspace, wired to each other the
+ * way the stack wires them (BACKEND_URL, CART_SERVICE_URL). Dependencies start first.
+ */
+export async function startStack(definitions: ServiceDefinition[], overrides: Record<string, string | undefined> = {}): Promise<TestStack> {
+  const env = testEnv(overrides);
+  const services: Partial<Record<ServiceName, RunningService>> = {};
+  const order: ServiceName[] = ['backend', 'cart-service', 'user-service', 'order-service'];
+  const stack: TestStack = {
+    env,
+    services,
+    url: (name) => {
+      const running = services[name];
+      if (!running) throw new Error(`${name} is not part of this test stack`);
+      return running.url;
+    },
+    stop: async () => {
+      for (const name of [...order].reverse()) await services[name]?.stop();
+      await dropKeyspace(env.CASSANDRA_KEYSPACE!);
+    },
+  };
+  try {
+    for (const name of order) {
+      const definition = definitions.find((d) => d.name === name);
+      if (!definition) continue;
+      services[name] = await startTestService(definition, {
+        ...env,
+        ...(services.backend ? { BACKEND_URL: services.backend.url } : {}),
+        ...(services['cart-service'] ? { CART_SERVICE_URL: services['cart-service'].url } : {}),
+      });
+    }
+  } catch (err) {
+    await stack.stop().catch(() => undefined);
+    throw err;
+  }
+  return stack;
 }
 
 export interface CallOptions {

@@ -1,7 +1,7 @@
 /** The order domain: shapes, the Idempotency-Key rule, and pricing of reserved lines. No I/O here. */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
-import { fields } from '@product-store/kit';
+import { fields, pageSchema, timestamp } from '@product-store/kit';
 
 export type OrderStatus = 'confirmed' | 'cancelled';
 
@@ -42,7 +42,22 @@ export function validIdempotencyKey(value: string | undefined): value is string 
 }
 
 /** POST /orders takes no fields: `{}` or no body. */
-export const placeOrderSchema = z.strictObject({}).optional();
+export const placeOrderBodySchema = z.strictObject({}).meta({ id: 'PlaceOrder', description: 'No fields: send `{}` or no body.' });
+export const placeOrderSchema = placeOrderBodySchema.optional();
+
+export const orderSchema = z
+  .strictObject({
+    id: z.uuid(),
+    status: z.enum(['confirmed', 'cancelled']),
+    items: z.array(
+      z.strictObject({ product_id: z.uuid(), name: z.string(), price_cents: z.number().int().min(0), quantity: z.number().int().min(1), line_total_cents: z.number().int().min(0) }),
+    ),
+    total_cents: z.number().int().min(0),
+    currency: z.string().regex(/^[A-Z]{3}$/),
+    created_at: timestamp(),
+  })
+  .meta({ id: 'Order' });
+export const orderPageSchema = pageSchema(orderSchema, 'OrderPage');
 
 /** JSON with object keys sorted, so equal bodies have equal text. */
 function canonical(value: unknown): string {

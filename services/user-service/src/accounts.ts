@@ -1,7 +1,7 @@
 /** Accounts: input shapes, the public form of a user, and password hashing (argon2id, OWASP parameters). */
 import { hash, verify, Algorithm } from '@node-rs/argon2';
 import { z } from 'zod';
-import type { Role } from '@product-store/kit';
+import { timestamp, type Role } from '@product-store/kit';
 
 export interface UserRecord {
   id: string;
@@ -40,16 +40,28 @@ const email = z
   .pipe(z.email({ message: 'Must be a valid email address.' }));
 const password = z.string().min(8, 'Must be 8 to 128 characters.').max(128, 'Must be 8 to 128 characters.');
 
-export const registerSchema = z.strictObject({
-  email,
-  password,
-  name: z.string().trim().min(1, 'Must be 1 to 100 characters.').max(100, 'Must be 1 to 100 characters.'),
-});
+export const registerSchema = z
+  .strictObject({
+    email,
+    password,
+    name: z.string().trim().min(1, 'Must be 1 to 100 characters.').max(100, 'Must be 1 to 100 characters.'),
+  })
+  .meta({ id: 'Register' });
 
-export const loginSchema = z.strictObject({
-  email: z.string().max(254).transform(normalizeEmail),
-  password: z.string().max(128),
-});
+export const loginSchema = z
+  .strictObject({
+    email: z.string().max(254).transform(normalizeEmail),
+    password: z.string().max(128),
+  })
+  .meta({ id: 'Login' });
+
+export const userSchema = z
+  .strictObject({ id: z.uuid(), email: z.email(), name: z.string(), role: z.enum(['customer', 'admin']), created_at: timestamp() })
+  .meta({ id: 'User' });
+
+export const tokenSchema = z
+  .strictObject({ access_token: z.string(), token_type: z.literal('Bearer'), expires_in: z.number().int().positive() })
+  .meta({ id: 'Token' });
 
 export function toPublicUser({ password_hash: _hash, ...user }: UserRecord): PublicUser {
   return user;

@@ -1,0 +1,70 @@
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { call, startStack, startTestService, tokenFor, type TestStack } from '@product-store/kit/testing';
+import { backend } from '../../backend/src/service';
+import { cartService } from '../../cart-service/src/service';
+import { orderService } from '../src/service';
+import { shop, startShop } from './helpers';
+
+test('cart-service down: 503 quickly, and the same key works once it is back', async (t) => {
+  const lonely = await startStack([orderService], { CART_SERVICE_URL: 'http://127.0.0.1:9', BACKEND_URL: 'http://127.0.0.1:9', SERVICE_CALL_TIMEOUT_MS: '1000' });
+  try {
+    const started = Date.now();
+    const res = await call(lonely.url('order-service'), '/orders', { method: 'POST', token: tokenFor('customer'), headers: { 'Idempotency-Key': 'k1' } });
+    t.is(res.status, 503);
+    t.is(res.body.code, 'DEPENDENCY_UNAVAILABLE');
+    t.regex(res.body.detail, /cart-service/);
+    t.true(Date.now() - started < 3000);
+  } finally {
+    await lonely.stop();
+  }
+});
+
+test('backend killed during checkouts: 503, nothing reserved, cart kept; after restart the same key succeeds', async (t) => {
+  const stack: TestStack = await startShop({ SERVICE_CALL_TIMEOUT_MS: '1000' });
+  const s = shop(stack);
+  try {
+    const user = tokenFor('customer');
+    const beans = await s.product(5);
+    await s.fill(user, [[beans, 2]]);
+    const port = new URL(stack.url('backend')).port;
+    await stack.services.backend!.stop();
+
+    const key = randomUUID();
+    const res = await s.checkout(user, key);
+    t.is(res.status, 503);
+    t.is(res.body.code, 'DEPENDENCY_UNAVAILABLE');
+    t.false(res.text.includes('ECONNREFUSED'), 'no internals in the body');
+
+    stack.services.backend = await startTestService(backend, { ...stack.env, PORT: port });
+    t.is(await s.stockOf(beans), 5);
+    t.is((await s.carts('/cart', { token: user })).body.items.length, 1);
+    const retry = await s.checkout(user, key);
+    t.is(retry.status, 201);
+    t.is(await s.stockOf(beans), 3);
+  } finally {
+    await stack.stop();
+  }
+});
+
+test('order-service restarted: an acknowledged order is still there', async (t) => {
+  const stack = await startStack([backend, cartService, orderService]);
+  const s = shop(stack);
+  try {
+    const user = tokenFor('customer');
+    const beans = await s.product(5);
+    await s.fill(user, [[beans, 1]]);
+    const order = (await s.checkout(user)).body;
+    const port = new URL(stack.url('order-service')).port;
+    await stack.services['order-service']!.stop();
+    stack.services['order-service'] = await startTestService(orderService, {
+      ...stack.env,
+      PORT: port,
+      BACKEND_URL: stack.url('backend'),
+      CART_SERVICE_URL: stack.url('cart-service'),
+    });
+    t.deepEqual((await s.orders(`/orders/${order.id}`, { token: user })).body, order);
+  } finally {
+    await stack.stop();
+  }
+});

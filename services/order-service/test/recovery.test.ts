@@ -1,0 +1,150 @@
+/**
+ * Crashes at each step of a checkout or a cancellation, simulated by running the steps a request
+ * runs and stopping part-way, then one recovery pass, with the real services and database.
+ */
+import { randomUUID } from 'node:crypto';
+import test from 'ava';
+import { createAuth, createClient, createLogger, createMetrics, loadConfig, types, type Client, type ServiceDeps } from '@product-store/kit';
+import { tokenFor, type TestStack } from '@product-store/kit/testing';
+import { Checkouts } from '../src/checkout';
+import { createDependencies, type Dependencies } from '../src/clients';
+import { priceLines, requestFingerprint } from '../src/orders';
+import { OrderRepository } from '../src/repository';
+import { shop, startShop } from './helpers';
+
+const TIMEOUT_MS = 60_000;
+let stack: TestStack;
+let s: ReturnType<typeof shop>;
+let db: Client;
+let repo: OrderRepository;
+let deps: Dependencies;
+let checkouts: Checkouts;
+const later = () => Date.now() + TIMEOUT_MS + 1000;
+
+test.before(async () => {
+  stack = await startShop({ CHECKOUT_TIMEOUT_MS: String(TIMEOUT_MS), IDEMPOTENCY_WAIT_MS: '300' });
+  s = shop(stack);
+  const config = loadConfig('order-service', { ...stack.env, BACKEND_URL: stack.url('backend'), CART_SERVICE_URL: stack.url('cart-service') });
+  db = createClient(config.cassandra, config.cassandra.keyspace);
+  await db.connect();
+  const log = createLogger({ level: 'error' });
+  const metrics = createMetrics('order-service-test');
+  const serviceDeps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config), onStop: () => undefined };
+  repo = new OrderRepository(db);
+  deps = createDependencies(serviceDeps);
+  checkouts = new Checkouts(repo, deps, { checkoutTimeoutMs: TIMEOUT_MS, idempotencyWaitMs: 300 }, log, metrics);
+});
+test.after.always(async () => {
+  await db?.shutdown();
+  await stack?.stop();
+});
+
+/** Runs a checkout's steps up to (and including) the reservation, as a request that then dies. */
+async function reservedThenCrashed(userId: string, key: string) {
+  const orderId = types.TimeUuid.now().toString();
+  const lines = await deps.cartLines(userId);
+  await repo.claimKey(userId, key, requestFingerprint(undefined), orderId);
+  const now = new Date();
+  await repo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: now, updated_at: now });
+  const reserved = await deps.reserve(orderId, lines);
+  if (!reserved.ok) throw new Error('reservation failed');
+  return { orderId, lines, reserved };
+}
+
+test.serial('crash after the reservation: recovery gives the stock back and frees the key', async (t) => {
+  const userId = randomUUID();
+  const user = tokenFor('customer', userId);
+  const beans = await s.product(10);
+  await s.fill(user, [[beans, 2]]);
+  const key = randomUUID();
+  await reservedThenCrashed(userId, key);
+  t.is(await s.stockOf(beans), 8);
+  const meanwhile = await s.checkout(user, key);
+  t.is(meanwhile.status, 409);
+  t.is(meanwhile.body.code, 'IDEMPOTENCY_IN_PROGRESS');
+
+  t.is(await checkouts.recover(Date.now()), 0, 'nothing is touched before the timeout');
+  t.is(await s.stockOf(beans), 8);
+  t.true((await checkouts.recover(later())) >= 1);
+  t.is(await s.stockOf(beans), 10);
+  t.deepEqual((await s.orders('/orders', { token: user })).body.items, []);
+  t.is((await s.carts('/cart', { token: user })).body.items.length, 1, 'the cart is kept');
+
+  const retry = await s.checkout(user, key);
+  t.is(retry.status, 201, 'the same key now places the order');
+  t.is(await s.stockOf(beans), 8);
+  await checkouts.recover(later());
+  t.is(await s.stockOf(beans), 8, 'a second pass changes nothing');
+});
+
+test.serial('crash after the commit point: recovery finishes the order, and the key replays it', async (t) => {
+  const userId = randomUUID();
+  const user = tokenFor('customer', userId);
+  const beans = await s.product(10, 700);
+  await s.fill(user, [[beans, 3]]);
+  const key = randomUUID();
+  const { orderId, reserved } = await reservedThenCrashed(userId, key);
+  if (!reserved.ok) throw new Error('unreachable');
+  t.true(await repo.confirmCheckout(orderId, priceLines(reserved.lines)));
+  t.is((await s.orders(`/orders/${orderId}`, { token: user })).status, 404, 'the crash came before the order row');
+
+  await checkouts.recover(later());
+  const order = await s.orders(`/orders/${orderId}`, { token: user });
+  t.is(order.status, 200);
+  t.is(order.body.status, 'confirmed');
+  t.is(order.body.total_cents, 2100);
+  t.deepEqual((await s.carts('/cart', { token: user })).body.items, []);
+  const replay = await s.checkout(user, key);
+  t.is(replay.status, 201);
+  t.deepEqual(replay.body, order.body);
+  t.is(await s.stockOf(beans), 7, 'reserved once');
+});
+
+test.serial('a reservation that arrives after recovery gave up is refused: no stock is stranded', async (t) => {
+  const userId = randomUUID();
+  const user = tokenFor('customer', userId);
+  const beans = await s.product(5);
+  await s.fill(user, [[beans, 1]]);
+  const key = randomUUID();
+  const orderId = types.TimeUuid.now().toString();
+  const lines = await deps.cartLines(userId);
+  await repo.claimKey(userId, key, requestFingerprint(undefined), orderId);
+  const now = new Date();
+  await repo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: now, updated_at: now });
+  await checkouts.recover(later());
+  const late = await deps.reserve(orderId, lines);
+  t.false(late.ok);
+  t.is(!late.ok && late.code, 'RESERVATION_RELEASED');
+  t.is(await s.stockOf(beans), 5);
+  t.false(await repo.confirmCheckout(orderId, { items: [], total_cents: 0, currency: 'USD' }), 'the request can no longer commit');
+});
+
+test.serial('crash between cancelling and giving stock back: recovery gives it back exactly once', async (t) => {
+  const userId = randomUUID();
+  const user = tokenFor('customer', userId);
+  const beans = await s.product(10);
+  await s.fill(user, [[beans, 4]]);
+  const order = (await s.checkout(user)).body;
+  t.is(await s.stockOf(beans), 6);
+  await repo.addWork({ order_id: order.id, kind: 'cancel', user_id: userId, created_at: new Date() });
+  t.true(await repo.cancelOrder(userId, order.id));
+  t.is(await s.stockOf(beans), 6);
+  await checkouts.recover(later());
+  t.is(await s.stockOf(beans), 10);
+  await repo.addWork({ order_id: order.id, kind: 'cancel', user_id: userId, created_at: new Date() });
+  await checkouts.recover(later());
+  t.is(await s.stockOf(beans), 10, 'released once');
+  t.is((await s.orders(`/orders/${order.id}`, { token: user })).body.status, 'cancelled');
+});
+
+test.serial('a cancellation whose status change never happened leaves the order and its stock alone', async (t) => {
+  const userId = randomUUID();
+  const user = tokenFor('customer', userId);
+  const beans = await s.product(10);
+  await s.fill(user, [[beans, 1]]);
+  const order = (await s.checkout(user)).body;
+  await repo.addWork({ order_id: order.id, kind: 'cancel', user_id: userId, created_at: new Date() });
+  await checkouts.recover(later());
+  t.is(await s.stockOf(beans), 9);
+  t.is((await s.orders(`/orders/${order.id}`, { token: user })).body.status, 'confirmed');
+});

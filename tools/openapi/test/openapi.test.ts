@@ -1,0 +1,164 @@
+import { readFileSync } from 'node:fs';
+import test from 'ava';
+import Ajv2020 from 'ajv/dist/2020';
+import addFormats from 'ajv-formats';
+import { call, startStack, tokenFor, type CallOptions, type CallResult, type TestStack } from '../../../services/kit/testing';
+import type { ServiceName } from '../../../services/kit/src';
+import { backend } from '../../../services/backend/src/service';
+import { cartService } from '../../../services/cart-service/src/service';
+import { orderService } from '../../../services/order-service/src/service';
+import { userService } from '../../../services/user-service/src/service';
+import { documentPath, render } from '../generate';
+
+const document = JSON.parse(readFileSync(documentPath, 'utf8'));
+const ajv = new Ajv2020({ strict: false, allErrors: true });
+addFormats(ajv);
+ajv.addSchema({ $id: 'openapi.json', components: document.components });
+
+interface Documented {
+  template: string;
+  method: string;
+  pattern: RegExp;
+  responses: Record<string, { content?: Record<string, { schema: { $ref: string } }> }>;
+}
+const documented: Documented[] = Object.entries(document.paths as Record<string, Record<string, Documented['responses'] & any>>).flatMap(([template, operations]) =>
+  Object.entries(operations).map(([method, op]) => ({
+    template,
+    method: method.toUpperCase(),
+    pattern: new RegExp(`^${template.replace(/\{[^}]+\}/g, '[^/]+')}$`),
+    responses: op.responses,
+  })),
+);
+const exercised = new Set<string>();
+
+let stack: TestStack;
+test.before(async () => {
+  stack = await startStack([backend, cartService, userService, orderService]);
+});
+test.after.always(() => stack?.stop());
+
+/** One real call, checked against the document: the status is documented and the body matches its schema. */
+async function checked(t: import('ava').ExecutionContext, service: ServiceName, path: string, options: CallOptions = {}): Promise<CallResult> {
+  const res = await call(stack.url(service), path, options);
+  const method = options.method ?? 'GET';
+  const bare = path.split('?')[0];
+  const op = documented.find((d) => d.method === method && d.pattern.test(bare));
+  if (!op) {
+    t.fail(`${method} ${bare} is not in the document`);
+    return res;
+  }
+  const response = op.responses[String(res.status)] ?? (res.status >= 500 ? op.responses.default : undefined);
+  t.truthy(response, `${method} ${op.template} answered ${res.status}, which the document does not list`);
+  exercised.add(`${method} ${op.template} ${res.status}`);
+  const [type, media] = Object.entries(response?.content ?? {})[0] ?? [];
+  if (!media) {
+    t.is(res.text, '', `${method} ${op.template} ${res.status} has no documented body`);
+    return res;
+  }
+  t.true((res.headers.get('content-type') ?? '').startsWith(type), `${method} ${op.template} ${res.status}: content type ${res.headers.get('content-type')}`);
+  const validate = ajv.getSchema(`openapi.json${media.schema.$ref}`)!;
+  t.true(validate(res.body), `${method} ${op.template} ${res.status}: ${ajv.errorsText(validate.errors)}\n${res.text}`);
+  return res;
+}
+
+test('docs/openapi.json is what the services\' schemas generate (run `npm run openapi`)', (t) => {
+  t.is(readFileSync(documentPath, 'utf8'), render());
+});
+
+test('the validator is not vacuous: wrong shapes fail', (t) => {
+  const product = ajv.getSchema('openapi.json#/components/schemas/Product')!;
+  t.false(product({}));
+  t.false(product({ id: 'x', name: 'n', description: '', price_cents: -1, currency: 'usd', category: 'c', stock: 0, created_at: 'now', updated_at: 'now' }));
+  const problem = ajv.getSchema('openapi.json#/components/schemas/Problem')!;
+  t.false(problem({ status: 400, stack: 'Error: at x' }));
+});
+
+test('every public route of every service is documented, and every documented operation exists', (t) => {
+  for (const [name, running] of Object.entries(stack.services)) {
+    const routes = running!.router.stack
+      .filter((layer) => !layer.path.toString().startsWith('/internal/'))
+      .flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${layer.path.toString().replace(/:(\w+)/g, '{$1}')}`));
+    const inDocument = documented.filter((d) => (document.paths[d.template][d.method.toLowerCase()].tags as string[]).includes(name)).map((d) => `${d.method} ${d.template}`);
+    t.deepEqual(routes.sort(), inDocument.sort(), name);
+  }
+});
+
+test('each service serves its own part of the document at /openapi.json', async (t) => {
+  for (const name of Object.keys(stack.services) as ServiceName[]) {
+    const res = await call(stack.url(name), '/openapi.json');
+    t.is(res.status, 200);
+    t.is(res.body.openapi, '3.1.0');
+    const tags = Object.values(res.body.paths as Record<string, Record<string, { tags: string[] }>>).flatMap((ops) => Object.values(ops).flatMap((op) => op.tags));
+    t.true(tags.length > 0);
+    t.true(tags.every((tag) => tag === name), name);
+  }
+});
+
+test('real responses of every operation match the document', async (t) => {
+  const admin = tokenFor('admin');
+  const json = (method: string, body: unknown, token?: string, headers?: Record<string, string>): CallOptions => ({ method, body, token, headers });
+
+  // user-service
+  const email = `openapi-${Date.now()}@example.com`;
+  await checked(t, 'user-service', '/auth/register', json('POST', { email, password: 'password-1', name: 'Doc' }));
+  await checked(t, 'user-service', '/auth/register', json('POST', { email, password: 'password-1', name: 'Doc' }));
+  await checked(t, 'user-service', '/auth/register', json('POST', { email: 'x', password: 'p', name: '' }));
+  const login = await checked(t, 'user-service', '/auth/login', json('POST', { email, password: 'password-1' }));
+  await checked(t, 'user-service', '/auth/login', json('POST', { email, password: 'wrong-password' }));
+  await checked(t, 'user-service', '/auth/login', json('POST', { email }));
+  const user: string = login.body.access_token;
+  await checked(t, 'user-service', '/users/me', { token: user });
+  await checked(t, 'user-service', '/users/me');
+
+  // backend
+  const created = await checked(t, 'backend', '/products', json('POST', { name: 'Doc beans', price_cents: 500, category: 'doc', stock: 3 }, admin));
+  const id: string = created.body.id;
+  await checked(t, 'backend', '/products', json('POST', { name: '', price_cents: -1 }, admin));
+  await checked(t, 'backend', '/products', json('POST', { name: 'x', price_cents: 1, category: 'c', stock: 1 }));
+  await checked(t, 'backend', '/products', json('POST', { name: 'x', price_cents: 1, category: 'c', stock: 1 }, user));
+  await checked(t, 'backend', '/products?limit=1');
+  await checked(t, 'backend', '/products?limit=0');
+  await checked(t, 'backend', `/products/${id}`);
+  await checked(t, 'backend', '/products/nope');
+  await checked(t, 'backend', `/products/${id}`, json('PATCH', { price_cents: 600 }, admin));
+  await checked(t, 'backend', `/products/${crypto.randomUUID()}`, json('PATCH', { price_cents: 600 }, admin));
+  const doomed = (await call(stack.url('backend'), '/products', json('POST', { name: 'Doomed', price_cents: 1, category: 'doc', stock: 1 }, admin))).body.id;
+  await checked(t, 'backend', `/products/${doomed}`, { method: 'DELETE', token: admin });
+  await checked(t, 'backend', `/products/${doomed}`, { method: 'DELETE', token: admin });
+
+  // cart-service
+  await checked(t, 'cart-service', '/cart', { token: user });
+  await checked(t, 'cart-service', '/cart/items', json('POST', { product_id: id, quantity: 1 }, user));
+  await checked(t, 'cart-service', '/cart/items', json('POST', { product_id: crypto.randomUUID(), quantity: 1 }, user));
+  await checked(t, 'cart-service', '/cart/items', json('POST', { product_id: id, quantity: 0 }, user));
+  await checked(t, 'cart-service', `/cart/items/${id}`, json('PUT', { quantity: 2 }, user));
+  await checked(t, 'cart-service', `/cart/items/${crypto.randomUUID()}`, json('PUT', { quantity: 2 }, user));
+  await checked(t, 'cart-service', `/cart/items/${id}`, { method: 'DELETE', token: user });
+  await checked(t, 'cart-service', `/cart/items/${id}`, { method: 'DELETE', token: user });
+  await checked(t, 'cart-service', '/cart', { method: 'DELETE', token: user });
+  await checked(t, 'cart-service', '/cart');
+
+  // order-service
+  const key = (k: string) => ({ 'Idempotency-Key': k });
+  await checked(t, 'order-service', '/orders', json('POST', undefined, user, key('empty')));
+  await call(stack.url('cart-service'), '/cart/items', json('POST', { product_id: id, quantity: 2 }, user));
+  const order = await checked(t, 'order-service', '/orders', json('POST', {}, user, key('first')));
+  await checked(t, 'order-service', '/orders', json('POST', { status: 'x' }, user, key('first')));
+  await checked(t, 'order-service', '/orders', json('POST', {}, user));
+  await call(stack.url('cart-service'), '/cart/items', json('POST', { product_id: id, quantity: 5 }, user));
+  await checked(t, 'order-service', '/orders', json('POST', {}, user, key('short')));
+  await checked(t, 'order-service', '/orders?limit=5', { token: user });
+  await checked(t, 'order-service', '/orders?limit=500', { token: user });
+  await checked(t, 'order-service', `/orders/${order.body.id}`, { token: user });
+  await checked(t, 'order-service', `/orders/${order.body.id}`, { token: tokenFor('customer') });
+  await checked(t, 'order-service', `/orders/${order.body.id}/cancel`, { method: 'POST', token: user });
+  await checked(t, 'order-service', `/orders/${order.body.id}/cancel`, { method: 'POST', token: user });
+
+  for (const d of documented) {
+    const success = Object.keys(d.responses).find((s) => s.startsWith('2'));
+    t.true(exercised.has(`${d.method} ${d.template} ${success}`), `${d.method} ${d.template} ${success} was not exercised`);
+  }
+  for (const expected of ['POST /orders 409', 'POST /orders 422', 'POST /auth/register 409', 'POST /orders/{id}/cancel 409', 'POST /products 403']) {
+    t.true(exercised.has(expected), expected);
+  }
+});
