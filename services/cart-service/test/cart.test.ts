@@ -156,6 +156,27 @@ test('every cart endpoint needs a valid token', async (t) => {
   }
 });
 
+test("the caller's request id reaches backend", async (t) => {
+  const lines: string[] = [];
+  const traced = await startStack([backend, cartService], { LOG_LEVEL: 'info' }, (service, line) => service === 'backend' && lines.push(line));
+  try {
+    const beans = (await call(traced.url('backend'), '/products', { method: 'POST', token: admin, body: { name: 'B', price_cents: 1, category: 'c', stock: 1 } })).body;
+    const res = await call(traced.url('cart-service'), '/cart/items', {
+      method: 'POST',
+      token: tokenFor('customer'),
+      body: { product_id: beans.id, quantity: 1 },
+      headers: { 'X-Request-Id': 'req-from-client-42' },
+    });
+    t.is(res.status, 201);
+    t.is(res.headers.get('x-request-id'), 'req-from-client-42');
+    const backendRequests = lines.map((l) => JSON.parse(l)).filter((e) => e.msg === 'request' && e.route === '/internal/products/lookup');
+    t.true(backendRequests.length >= 1);
+    t.true(backendRequests.every((e) => e.request_id === 'req-from-client-42'));
+  } finally {
+    await traced.stop();
+  }
+});
+
 test('backend down: a clear 503, quickly, never a hang or a 500', async (t) => {
   const lonely = await startStack([cartService], { BACKEND_URL: 'http://127.0.0.1:9', SERVICE_CALL_TIMEOUT_MS: '1000' });
   try {

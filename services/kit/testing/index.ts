@@ -40,8 +40,12 @@ export function testEnv(overrides: Record<string, string | undefined> = {}): Rec
   };
 }
 
-export async function startTestService(definition: ServiceDefinition, env: Record<string, string | undefined> = testEnv()): Promise<RunningService> {
-  return startService(definition, { env, logSink: env.LOG_LEVEL === 'error' ? () => undefined : undefined });
+export async function startTestService(
+  definition: ServiceDefinition,
+  env: Record<string, string | undefined> = testEnv(),
+  logSink?: (line: string) => void,
+): Promise<RunningService> {
+  return startService(definition, { env, logSink: logSink ?? (env.LOG_LEVEL === 'error' ? () => undefined : undefined) });
 }
 
 /** Drops the keyspace a test used. */
@@ -90,7 +94,11 @@ export interface TestStack {
  * Starts the given services as real HTTP servers sharing one fresh keyspace, wired to each other the
  * way the stack wires them (BACKEND_URL, CART_SERVICE_URL). Dependencies start first.
  */
-export async function startStack(definitions: ServiceDefinition[], overrides: Record<string, string | undefined> = {}): Promise<TestStack> {
+export async function startStack(
+  definitions: ServiceDefinition[],
+  overrides: Record<string, string | undefined> = {},
+  logSink?: (service: ServiceName, line: string) => void,
+): Promise<TestStack> {
   const env = testEnv(overrides);
   const services: Partial<Record<ServiceName, RunningService>> = {};
   const order: ServiceName[] = ['backend', 'cart-service', 'user-service', 'order-service'];
@@ -115,7 +123,7 @@ export async function startStack(definitions: ServiceDefinition[], overrides: Re
         ...env,
         ...(services.backend ? { BACKEND_URL: services.backend.url } : {}),
         ...(services['cart-service'] ? { CART_SERVICE_URL: services['cart-service'].url } : {}),
-      });
+      }, logSink && ((line) => logSink(name, line)));
     }
   } catch (err) {
     await stack.stop().catch(() => undefined);
