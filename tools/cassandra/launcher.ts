@@ -16,7 +16,11 @@ const here = __dirname;
 export const repoRoot = resolve(here, '..', '..');
 const pomFile = join(here, 'pom.xml');
 
-export const cassandraVersion = /<cassandra\.version>([^<]+)</.exec(readFileSync(pomFile, 'utf8'))![1];
+const pom = readFileSync(pomFile, 'utf8');
+export const cassandraVersion = /<cassandra\.version>([^<]+)</.exec(pom)![1];
+export const jmxExporterVersion = /<jmx\.exporter\.version>([^<]+)</.exec(pom)![1];
+/** The JMX exporter's rules, shared with compose and the cluster manifests. */
+export const jmxExporterConfig = join(repoRoot, 'monitoring', 'cassandra', 'jmx-exporter.yaml');
 
 export interface CassandraOptions {
   /** Folder holding conf/, data/, logs/ and the pid file. @default CASSANDRA_DATA_DIR or <repo>/.data/cassandra */
@@ -25,6 +29,8 @@ export interface CassandraOptions {
   port?: number;
   /** Heap size for the JVM. @default CASSANDRA_HEAP or 1G */
   heap?: string;
+  /** Port of the Prometheus JMX exporter. @default CASSANDRA_METRICS_PORT or 7070 */
+  metricsPort?: number;
   /** How long to wait for CQL to answer. @default 180 s */
   startTimeoutMs?: number;
   log?: (line: string) => void;
@@ -35,6 +41,8 @@ export interface CassandraHandle {
   port: number;
   /** Version reported by the node itself. */
   releaseVersion: string;
+  /** Where its Prometheus metrics are (the JMX exporter), when known. */
+  metricsPort?: number;
   /** True when this launcher started (or adopted) the process and stop() ends it. */
   owned: boolean;
   startMs: number;
@@ -63,13 +71,36 @@ export function cacheDir(): string {
 }
 
 /** Resolves the server's runtime classpath with Maven, once; later calls return the cached folder. */
-export function resolveJars(log: (line: string) => void = defaultLog): string {
-  const lib = join(cacheDir(), 'lib');
-  if (existsSync(join(lib, '.complete'))) return lib;
+function requireMaven(): void {
   const mvn = spawnSync('mvn', ['--version'], { encoding: 'utf8' });
   if (mvn.error || mvn.status !== 0) {
     throw new Error('Maven (mvn) is needed once to fetch the Cassandra jars from Maven Central: apt-get install -y maven');
   }
+}
+
+function mavenErrors(run: { stdout?: string | null; stderr?: string | null }): string {
+  return `${run.stdout ?? ''}${run.stderr ?? ''}`.split('\n').filter((l) => l.includes('ERROR')).slice(-20).join('\n');
+}
+
+/** The Prometheus JMX exporter agent jar, fetched once into the cache. */
+export function resolveJmxExporter(log: (line: string) => void = defaultLog): string {
+  const jar = join(cacheDir(), 'agents', `jmx_prometheus_javaagent-${jmxExporterVersion}.jar`);
+  if (existsSync(jar)) return jar;
+  requireMaven();
+  log(`fetching the Prometheus JMX exporter ${jmxExporterVersion} with Maven (once)`);
+  const run = spawnSync(
+    'mvn',
+    ['-B', '-q', '-f', pomFile, 'dependency:copy', `-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:${jmxExporterVersion}`, `-DoutputDirectory=${join(cacheDir(), 'agents')}`],
+    { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
+  );
+  if (run.status !== 0 || !existsSync(jar)) throw new Error(`Maven could not fetch the JMX exporter (exit ${run.status}):\n${mavenErrors(run)}`);
+  return jar;
+}
+
+export function resolveJars(log: (line: string) => void = defaultLog): string {
+  const lib = join(cacheDir(), 'lib');
+  if (existsSync(join(lib, '.complete'))) return lib;
+  requireMaven();
   const staging = `${lib}.partial`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
@@ -81,8 +112,7 @@ export function resolveJars(log: (line: string) => void = defaultLog): string {
   );
   const jars = readdirSync(staging).filter((f) => f.endsWith('.jar'));
   if (run.status !== 0 || !jars.some((f) => f.startsWith('cassandra-all-'))) {
-    const output = `${run.stdout ?? ''}${run.stderr ?? ''}`.split('\n').filter((l) => l.includes('ERROR')).slice(-20).join('\n');
-    throw new Error(`Maven could not resolve cassandra-all ${cassandraVersion} (exit ${run.status}):\n${output}`);
+    throw new Error(`Maven could not resolve cassandra-all ${cassandraVersion} (exit ${run.status}):\n${mavenErrors(run)}`);
   }
   writeFileSync(join(staging, '.complete'), `${new Date().toISOString()}\n`);
   rmSync(lib, { recursive: true, force: true });
@@ -273,7 +303,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
     log(owned ? `adopting the Cassandra left running on this data folder (pid ${running.pid})` : `sharing the Cassandra another launcher runs (pid ${running.pid})`);
     const releaseVersion = await waitForCql(host, port, timeoutMs, () => (pidAlive(running.pid) ? undefined : `Cassandra (pid ${running.pid}) exited\n${logTail(dataDir)}`));
     if (owned) writeFileSync(pidFile, `${running.pid} ${process.pid}\n`);
-    return { host, port, releaseVersion, owned, startMs: Date.now() - started, stop: owned ? () => stopPid(running.pid, undefined, log) : async () => undefined };
+    return { host, port, releaseVersion, metricsPort: Number(process.env.CASSANDRA_METRICS_PORT || 7070), owned, startMs: Date.now() - started, stop: owned ? () => stopPid(running.pid, undefined, log) : async () => undefined };
   }
   if (await portOpen(host, port)) {
     throw new Error(
@@ -283,6 +313,9 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
   }
 
   const lib = resolveJars(log);
+  const exporter = resolveJmxExporter(log);
+  const metricsPort = options.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070);
+  if (await portOpen(host, metricsPort)) throw new Error(`port ${metricsPort} (Cassandra's metrics) is in use; set CASSANDRA_METRICS_PORT to a free port`);
   const conf = writeConfig(dataDir, port);
   const jamm = readdirSync(lib).find((f) => /^jamm-.*\.jar$/.test(f));
   const heap = options.heap ?? process.env.CASSANDRA_HEAP ?? '1G';
@@ -291,6 +324,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
     '-XX:+HeapDumpOnOutOfMemoryError', `-XX:HeapDumpPath=${dataDir}`,
     ...jvm17Flags,
     ...(jamm ? [`-javaagent:${join(lib, jamm)}`] : []),
+    `-javaagent:${exporter}=${host}:${metricsPort}:${jmxExporterConfig}`,
     '-cp', `${conf}:${lib}/*`,
     `-Dcassandra.config=file://${join(conf, 'cassandra.yaml')}`,
     '-Dcassandra-foreground=yes',
@@ -322,7 +356,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
     );
     const startMs = Date.now() - started;
     log(`Cassandra ${releaseVersion} answers CQL on ${host}:${port} after ${(startMs / 1000).toFixed(1)} s`);
-    return { host, port, releaseVersion, owned: true, startMs, stop };
+    return { host, port, releaseVersion, metricsPort, owned: true, startMs, stop };
   } catch (err) {
     await stop();
     const message = (err as Error).message;
