@@ -1,17 +1,17 @@
 /**
- * `npm start`: the local stack as plain processes. Cassandra (the project's own, or CASSANDRA_HOST),
- * then every service of the topology, each waited for on /ready. Ctrl-C or SIGTERM stops everything
- * it started, services first, Cassandra last. The caller's environment reaches every service.
+ * `npm start`: the local stack as plain processes (see stack.ts): Cassandra, the four services,
+ * the nginx gateway on GATEWAY_PORT (8080), Prometheus (9090) and Alertmanager (9093). Ctrl-C or
+ * SIGTERM stops everything it started. The caller's environment reaches every service.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { services, type ServiceSpec } from '../../services/kit/src/topology';
-import { ensureCassandra, repoRoot, type CassandraHandle } from '../cassandra/launcher';
+import { services } from '../../services/kit/src/topology';
+import { repoRoot } from '../cassandra/launcher';
+import { startLocalStack, type RunningStack } from './stack';
+import { startTelegramSink, type TelegramSink } from './telegram-sink';
 
 const say = (line: string) => process.stderr.write(`[stack] ${line}\n`);
 
-/** Development defaults, used only when the caller did not set the variable (never in production). */
+/** Development defaults, used only when the caller did not set the variable, and never in production. */
 export const developmentDefaults: Record<string, string> = {
   ENVIRONMENT: 'development',
   SEED_DEMO_CATALOG: 'true',
@@ -19,91 +19,48 @@ export const developmentDefaults: Record<string, string> = {
   ADMIN_PASSWORD: 'admin-dev-password',
 };
 
-interface Running {
-  spec: ServiceSpec;
-  child: ChildProcess;
-  exited: Promise<number | null>;
-}
-
-function prefixLines(name: string, stream: NodeJS.ReadableStream, out: NodeJS.WritableStream) {
-  let rest = '';
-  stream.on('data', (chunk: Buffer) => {
-    const lines = (rest + chunk.toString()).split('\n');
-    rest = lines.pop() ?? '';
-    for (const line of lines) out.write(`[${name}] ${line}\n`);
-  });
-}
-
-function startService(spec: ServiceSpec, env: NodeJS.ProcessEnv): Running {
-  const main = join(repoRoot, 'services', spec.dir, 'src', 'main.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', main], { cwd: repoRoot, env: { ...env, PORT: String(spec.port) }, stdio: ['ignore', 'pipe', 'pipe'] });
-  prefixLines(spec.name, child.stdout!, process.stdout);
-  prefixLines(spec.name, child.stderr!, process.stderr);
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  return { spec, child, exited };
-}
-
-async function waitReady(running: Running, timeoutMs = 60_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  let exitCode: number | null | undefined;
-  void running.exited.then((code) => (exitCode = code));
-  while (Date.now() < deadline) {
-    if (exitCode !== undefined) throw new Error(`${running.spec.name} exited with code ${exitCode} during start-up (see its log above)`);
-    try {
-      const res = await fetch(`http://127.0.0.1:${running.spec.port}/ready`);
-      if (res.ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 300));
-  }
-  throw new Error(`${running.spec.name} was not ready within ${timeoutMs / 1000} s`);
-}
-
 async function main(): Promise<void> {
-  let cassandra: CassandraHandle | undefined;
-  const started: Running[] = [];
+  let stack: RunningStack | undefined;
+  let telegram: TelegramSink | undefined;
   let stopping = false;
-
   const stopAll = async (code: number) => {
     if (stopping) return;
     stopping = true;
     say('stopping');
-    await Promise.all(
-      started.map(async (r) => {
-        r.child.kill('SIGTERM');
-        const timer = setTimeout(() => r.child.kill('SIGKILL'), 12_000);
-        await r.exited;
-        clearTimeout(timer);
-      }),
-    );
-    await cassandra?.stop();
+    await stack?.stop();
+    await telegram?.close();
     say('stopped');
     process.exit(code);
   };
   process.once('SIGINT', () => void stopAll(0));
   process.once('SIGTERM', () => void stopAll(0));
 
+  const defaults = process.env.ENVIRONMENT === 'production' ? {} : developmentDefaults;
+  const env: NodeJS.ProcessEnv = { ...defaults, ...process.env };
   try {
-    cassandra = await ensureCassandra();
-    // The development defaults never apply to a production run: there the services demand real values.
-    const defaults = process.env.ENVIRONMENT === 'production' ? {} : developmentDefaults;
-    const env: NodeJS.ProcessEnv = { ...defaults, ...process.env, CASSANDRA_HOST: cassandra.host, CASSANDRA_PORT: String(cassandra.port) };
-    const available = services.filter((s) => existsSync(join(repoRoot, 'services', s.dir, 'src', 'main.ts')));
-    for (const spec of available) {
-      const running = startService(spec, env);
-      started.push(running);
-      void running.exited.then((code) => {
-        if (!stopping) {
-          say(`${spec.name} exited unexpectedly (code ${code}); stopping the stack`);
-          void stopAll(1);
-        }
-      });
+    // Without a real bot, alerts are printed here instead of sent to Telegram.
+    if (!env.TELEGRAM_BOT_TOKEN) {
+      telegram = await startTelegramSink((message) => say(`alert message (not sent: TELEGRAM_BOT_TOKEN is not set):\n${message.text}`));
     }
-    await Promise.all(started.map((r) => waitReady(r)));
+    stack = await startLocalStack({
+      dataDir: join(process.env.STACK_DATA_DIR ?? join(repoRoot, '.data', 'stack')),
+      env,
+      ports: process.env.GATEWAY_PORT ? { gateway: Number(process.env.GATEWAY_PORT) } : {},
+      telegramApiUrl: telegram?.url,
+      onUnexpectedExit: (name, code) => {
+        if (stopping) return;
+        say(`${name} exited unexpectedly (code ${code}); stopping the stack`);
+        void stopAll(1);
+      },
+    });
     say('the stack is up:');
-    say(`  Cassandra     ${cassandra.host}:${cassandra.port}${cassandra.owned ? ` (data in ${process.env.CASSANDRA_DATA_DIR ?? join(repoRoot, '.data', 'cassandra')})` : ''}`);
-    for (const r of started) say(`  ${r.spec.name.padEnd(13)} http://localhost:${r.spec.port}  (${r.spec.description})`);
+    say(`  gateway        ${stack.url('gateway')}  (the public API: try /products, /health, /openapi.json)`);
+    for (const s of services) say(`  ${s.name.padEnd(14)} ${stack.url(s.name)}  (${s.description})`);
+    say(`  Cassandra      ${stack.cassandra.host}:${stack.cassandra.port}, metrics on :${stack.cassandra.metricsPort}`);
+    say(`  Prometheus     ${stack.url('prometheus')}`);
+    say(`  Alertmanager   ${stack.url('alertmanager')}${telegram ? ' (alerts are printed here)' : ' (alerts go to Telegram)'}`);
+    say('  Grafana and Jaeger run in the compose and cluster deployments only (not packaged for this machine).');
+    for (const m of stack.missing) say(`  ${m.component} is not installed and was skipped: ${m.install}`);
     say('Ctrl-C stops everything.');
   } catch (err) {
     say(`could not start: ${(err as Error).message}`);

@@ -2,8 +2,23 @@
  * Prometheus metrics: one registry per app with the default process metrics and the HTTP histogram.
  * Labels stay bounded: the route template (never the raw path), a fixed set of methods.
  */
+import { readFileSync } from 'node:fs';
+import { totalmem } from 'node:os';
 import type { Middleware } from 'koa';
 import { Registry, collectDefaultMetrics, Histogram, Counter, Gauge } from 'prom-client';
+
+/** The memory this process may use: its cgroup's limit (a container's), else the machine's memory. */
+export function memoryLimitBytes(): number {
+  for (const file of ['/sys/fs/cgroup/memory.max', '/sys/fs/cgroup/memory/memory.limit_in_bytes']) {
+    try {
+      const value = Number(readFileSync(file, 'utf8').trim());
+      if (Number.isFinite(value) && value > 0 && value < totalmem()) return value;
+    } catch {
+      // not under this cgroup version
+    }
+  }
+  return totalmem();
+}
 
 const knownMethods = new Set(['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS']);
 
@@ -26,6 +41,11 @@ export function createMetrics(service: string): Metrics {
     buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
     registers: [registry],
   });
+  new Gauge({
+    name: 'process_memory_limit_bytes',
+    help: "Memory the process may use: its container's limit, else the machine's memory (denominator of the memory alert)",
+    registers: [registry],
+  }).set(memoryLimitBytes());
   return {
     registry,
     httpDuration,

@@ -53,6 +53,11 @@ export interface StartOptions {
   logSink?: LogSink;
 }
 
+/** Sends the spans still buffered, when tracing was loaded (see instrumentation.ts). */
+function flushTraces(): Promise<void> {
+  return (globalThis as { __productStoreTracing?: () => Promise<void> }).__productStoreTracing?.() ?? Promise.resolve();
+}
+
 async function connectDatabase(config: Config, log: Logger, definition: ServiceDefinition): Promise<Client> {
   const bootstrap = createClient(config.cassandra);
   try {
@@ -95,6 +100,8 @@ export async function startService(definition: ServiceDefinition, options: Start
     },
   });
   const server = createServer(http.app.callback());
+  const connections = metrics.counter('http_server_connections_total', 'TCP connections accepted (few per request means keep-alive works)');
+  server.on('connection', () => connections.inc());
   // Longer than the gateway's upstream keep-alive, so nginx never reuses a socket Node is closing.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
@@ -125,6 +132,7 @@ export async function startService(definition: ServiceDefinition, options: Start
       clearInterval(idleSweep);
       for (const hook of stopHooks) await Promise.resolve(hook()).catch((err) => log.warn('a stop hook failed', { err }));
       await db.shutdown().catch((err) => log.warn('closing the database client failed', { err }));
+      await flushTraces().catch((err) => log.warn('flushing traces failed', { err }));
       log.info('stopped');
     })());
 

@@ -30,3 +30,47 @@ export function serviceSpec(name: ServiceName): ServiceSpec {
 export function serviceUrlVariable(name: ServiceName): string {
   return `${name.toUpperCase().replace(/-/g, '_')}_URL`;
 }
+
+/** How the gateway exposes the public API: the one list of routes nginx and the Ingress are built from. */
+export interface GatewayRoute {
+  /** A path (`exact`) or a path prefix (`prefix`, ending in `/`). */
+  readonly path: string;
+  readonly match: 'exact' | 'prefix';
+  readonly service: ServiceName;
+  /** Routes that get the strict per-client rate limit (credential stuffing, sign-up abuse). */
+  readonly rateLimit?: 'auth';
+}
+
+export const gatewayRoutes: readonly GatewayRoute[] = [
+  { path: '/auth/login', match: 'exact', service: 'user-service', rateLimit: 'auth' },
+  { path: '/auth/register', match: 'exact', service: 'user-service', rateLimit: 'auth' },
+  { path: '/users/me', match: 'exact', service: 'user-service' },
+  { path: '/products', match: 'exact', service: 'backend' },
+  { path: '/products/', match: 'prefix', service: 'backend' },
+  { path: '/cart', match: 'exact', service: 'cart-service' },
+  { path: '/cart/', match: 'prefix', service: 'cart-service' },
+  { path: '/orders', match: 'exact', service: 'order-service' },
+  { path: '/orders/', match: 'prefix', service: 'order-service' },
+];
+
+/** Gateway limits, shared by nginx and the Ingress. */
+export const gatewayLimits = {
+  maxBodyKilobytes: 64,
+  /** Per client address on the `auth` routes. */
+  authRatePerMinute: 30,
+  authBurst: 10,
+  /** Per client address on every other route. */
+  apiRatePerSecond: 50,
+  apiBurst: 100,
+} as const;
+
+/** The other parts of the stack and their ports (compose and clusters; the local stack may move them). */
+export const infrastructure = {
+  nginx: { port: 80, tlsPort: 443, localPort: 8080, statusPort: 8081 },
+  nginxExporter: { port: 9113 },
+  cassandra: { port: 9042, metricsPort: 7070 },
+  prometheus: { port: 9090 },
+  alertmanager: { port: 9093 },
+  grafana: { port: 3000 },
+  jaeger: { uiPort: 16686, otlpHttpPort: 4318, otlpGrpcPort: 4317 },
+} as const;

@@ -1,0 +1,67 @@
+import { spawnSync } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { gatewayRoutes, services } from '../../services/kit/src/topology';
+import { artifacts } from '../../tools/generate';
+import { repoRoot } from '../../tools/cassandra/launcher';
+import { composeTarget, renderNginx } from '../nginx';
+
+const work = mkdtempSync(join(tmpdir(), 'nginx-test-'));
+const composeHosts = ['backend', 'cart-service', 'order-service', 'user-service'];
+
+/** `nginx -t` in a mount namespace whose /etc/hosts resolves the compose service names to 127.0.0.1. */
+function nginxTest(config: string): { status: number | null; output: string } {
+  const hosts = join(work, 'hosts');
+  writeFileSync(hosts, `127.0.0.1 localhost ${composeHosts.join(' ')}\n`);
+  const file = join(work, `nginx-${Math.random().toString(16).slice(2)}.conf`);
+  // /dev/stdout is the container's log stream; under the test runner it may be a socket nginx cannot open.
+  writeFileSync(file, config.replace('access_log /dev/stdout', `access_log ${join(work, 'access.log')}`));
+  // As root a plain mount namespace; otherwise a user namespace that maps the caller to root.
+  const namespace = process.getuid?.() === 0 ? '-m' : '-rm';
+  const run = spawnSync('unshare', [namespace, 'sh', '-c', `mount --bind ${hosts} /etc/hosts && nginx -t -q -c ${file} -p ${work}`], { encoding: 'utf8' });
+  return { status: run.status, output: `${run.stdout}${run.stderr}${run.error?.message ?? ''}` };
+}
+
+test('the committed compose configurations are what the topology renders (run `npm run generate`)', (t) => {
+  for (const artifact of artifacts.filter((a) => a.path.startsWith('compose/'))) {
+    t.is(readFileSync(join(repoRoot, artifact.path), 'utf8'), artifact.render(), artifact.path);
+  }
+});
+
+test('nginx -t accepts the compose configuration', (t) => {
+  const result = nginxTest(readFileSync(join(repoRoot, 'compose', 'nginx', 'nginx.conf'), 'utf8').replace('/tmp/nginx.pid', join(work, 'nginx.pid')));
+  t.is(result.status, 0, result.output);
+});
+
+test('nginx -t accepts the TLS configuration with a certificate in place', (t) => {
+  const certs = join(work, 'certs');
+  mkdirSync(certs, { recursive: true });
+  const openssl = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=localhost', '-keyout', join(certs, 'privkey.pem'), '-out', join(certs, 'fullchain.pem')], { encoding: 'utf8' });
+  t.is(openssl.status, 0, openssl.stderr);
+  const target = composeTarget({ tls: true });
+  const config = renderNginx({ ...target, pidFile: join(work, 'tls.pid'), tls: { ...target.tls!, certificate: join(certs, 'fullchain.pem'), certificateKey: join(certs, 'privkey.pem') } });
+  const result = nginxTest(config);
+  t.is(result.status, 0, result.output);
+  const committed = readFileSync(join(repoRoot, 'compose', 'nginx', 'nginx-tls.conf'), 'utf8');
+  t.regex(committed, /listen 443 ssl http2;/);
+  t.regex(committed, /ssl_certificate \/etc\/letsencrypt\/live\/product-store\/fullchain\.pem;/);
+  t.regex(committed, /return 301 https:\/\/\$host\$request_uri;/);
+  t.regex(committed, /location \/\.well-known\/acme-challenge\//);
+  t.regex(committed, /Strict-Transport-Security/);
+});
+
+test('every route of the topology is in the configuration, with the limits', (t) => {
+  const config = readFileSync(join(repoRoot, 'compose', 'nginx', 'nginx.conf'), 'utf8');
+  for (const route of gatewayRoutes) {
+    t.true(config.includes(`location ${route.match === 'exact' ? '= ' : ''}${route.path} {`), route.path);
+  }
+  for (const s of services) t.true(config.includes(`server ${s.name}:${s.port} max_fails=0;`), s.name);
+  t.regex(config, /client_max_body_size 64k;/);
+  t.regex(config, /limit_req_status 429;/);
+  t.regex(config, /keepalive 32;/);
+  t.regex(config, /proxy_set_header Connection "";/);
+  t.regex(config, /gzip_types application\/json application\/problem\+json;/);
+  t.notRegex(config, /location [^{]*\/(metrics|ready|internal)/);
+});
