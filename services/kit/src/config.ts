@@ -71,6 +71,8 @@ export const variables: readonly VariableSpec[] = [
   { name: 'CART_SERVICE_URL', default: 'http://127.0.0.1:8001', description: 'where order-service reaches `cart-service`' },
   { name: 'SERVICE_CALL_TIMEOUT_MS', default: '3000', description: 'timeout of one call to another service' },
   { name: 'SHUTDOWN_TIMEOUT_MS', default: '8000', description: 'how long in-flight requests may run after SIGTERM' },
+  { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', description: 'OTLP/HTTP endpoint for traces (read by instrumentation.ts); unset: no tracing' },
+  { name: 'OTEL_SERVICE_NAME', description: "service name on the spans; defaults to the service's runtime name" },
 ];
 
 export class ConfigError extends Error {

@@ -98,6 +98,7 @@ export class Checkouts {
       }
       await this.repo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: created, updated_at: created });
     } catch (err) {
+      this.failures.inc({ reason: 'dependency' });
       await this.repo.releaseKey(userId, key, orderId).catch(() => undefined);
       throw err;
     }
