@@ -12,8 +12,6 @@ export interface GatewayTarget {
   statusListen: string;
   /** `host:port` of a service. */
   upstream(service: ServiceName): string;
-  /** Absolute path of the OpenAPI document served at /openapi.json. */
-  openapiFile: string;
   accessLog: string;
   errorLog: string;
   pidFile: string;
@@ -58,13 +56,14 @@ function proxyTo(service: ServiceName, uri = ''): string[] {
   return [`proxy_pass http://${upstreamName(service)}${uri};`];
 }
 
-function locations(tls: boolean, target: GatewayTarget): string[] {
+function locations(tls: boolean): string[] {
   const headers = commonHeaders(tls);
   const block = (match: string, body: string[]) => [`location ${match} {`, ...[...body, ...headers].map((l) => `    ${l}`), '}'];
   const out: string[] = [];
   out.push('# The operator guide\'s "Nginx+Backend" check: the backend\'s readiness (it checks Cassandra).');
   out.push(...block('= /health', ['limit_except GET { deny all; }', ...proxyTo('backend', '/ready')]));
-  out.push(...block('= /openapi.json', [`alias ${target.openapiFile};`, 'default_type application/json;', 'limit_except GET { deny all; }']));
+  out.push('# The whole API\'s OpenAPI document, which every service carries.');
+  out.push(...block('= /openapi.json', ['limit_except GET { deny all; }', ...proxyTo('backend', '/openapi/all.json')]));
   for (const route of gatewayRoutes) {
     const limit =
       route.rateLimit === 'auth'
@@ -165,12 +164,12 @@ export function renderNginx(target: GatewayTarget): string {
         'ssl_session_tickets off;',
         ...serverCommon,
         '',
-        ...locations(true, target),
+        ...locations(true),
       ]),
       '}',
     );
   } else {
-    servers.push('server {', ...indent([`listen ${target.listen};`, ...serverCommon, ...acme, '', ...locations(false, target)]), '}');
+    servers.push('server {', ...indent([`listen ${target.listen};`, ...serverCommon, ...acme, '', ...locations(false)]), '}');
   }
   servers.push(
     '',
@@ -203,7 +202,6 @@ export function composeTarget(options: { tls: boolean }): GatewayTarget {
     listen: infrastructure.nginx.port,
     statusListen: String(infrastructure.nginx.statusPort),
     upstream: (name) => `${name}:${services.find((s) => s.name === name)!.port}`,
-    openapiFile: '/usr/share/nginx/openapi.json',
     accessLog: '/dev/stdout',
     errorLog: 'stderr',
     pidFile: '/tmp/nginx.pid',

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { gatewayRoutes, services } from '../../services/kit/src/topology';
-import { artifacts } from '../../tools/generate';
-import { repoRoot } from '../../tools/cassandra/launcher';
 import { composeTarget, renderNginx } from '../nginx';
+
+const repoRoot = join(__dirname, '..', '..');
 
 const work = mkdtempSync(join(tmpdir(), 'nginx-test-'));
 const composeHosts = ['backend', 'cart-service', 'order-service', 'user-service'];
@@ -25,9 +25,8 @@ function nginxTest(config: string): { status: number | null; output: string } {
 }
 
 test('the committed compose configurations are what the topology renders (run `npm run generate`)', (t) => {
-  for (const artifact of artifacts.filter((a) => a.path.startsWith('compose/'))) {
-    t.is(readFileSync(join(repoRoot, artifact.path), 'utf8'), artifact.render(), artifact.path);
-  }
+  t.is(readFileSync(join(repoRoot, 'compose', 'nginx', 'nginx.conf'), 'utf8'), renderNginx(composeTarget({ tls: false })));
+  t.is(readFileSync(join(repoRoot, 'compose', 'nginx', 'nginx-tls.conf'), 'utf8'), renderNginx(composeTarget({ tls: true })));
 });
 
 test('nginx -t accepts the compose configuration', (t) => {

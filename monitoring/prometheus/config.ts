@@ -8,12 +8,17 @@ export type ScrapeJob = ServiceName | 'nginx' | 'cassandra' | 'prometheus' | 'al
 
 export const scrapeJobs: readonly ScrapeJob[] = [...services.map((s) => s.name), 'nginx', 'cassandra', 'prometheus', 'alertmanager'];
 
+/**
+ * Where a job's targets are: one fixed address, or every address a DNS name resolves to (in a
+ * cluster, a headless Service lists one address per pod; DNS discovery needs no API access).
+ */
+export type Scrape = { address: string } | { dns: { name: string; port: number } };
+
 export interface PrometheusTarget {
   environment: string;
   scrapeInterval: string;
   evaluationInterval: string;
-  /** `host:port` to scrape for a job. */
-  address(job: ScrapeJob): string;
+  scrape(job: ScrapeJob): Scrape;
   alertmanager: string;
   /** Rule files, as Prometheus will see them. */
   ruleFiles: string[];
@@ -39,7 +44,13 @@ export function renderPrometheus(target: PrometheusTarget): string {
     'scrape_configs:',
   ];
   for (const job of scrapeJobs) {
-    lines.push(`  - job_name: ${job}`, '    static_configs:', `      - targets: ['${target.address(job)}']`);
+    const scrape = target.scrape(job);
+    lines.push(`  - job_name: ${job}`);
+    if ('address' in scrape) {
+      lines.push('    static_configs:', `      - targets: ['${scrape.address}']`);
+      continue;
+    }
+    lines.push('    dns_sd_configs:', `      - names: ['${scrape.dns.name}']`, '        type: A', `        port: ${scrape.dns.port}`);
   }
   return `${lines.join('\n')}\n`;
 }
@@ -57,7 +68,30 @@ export function composePrometheusTarget(): PrometheusTarget {
     environment: 'production',
     scrapeInterval: '15s',
     evaluationInterval: '15s',
-    address: (job) => ports[job],
+    scrape: (job) => ({ address: ports[job] }),
+    alertmanager: `alertmanager:${infrastructure.alertmanager.port}`,
+    ruleFiles: ['/etc/prometheus/rules/*.yml'],
+  };
+}
+
+/**
+ * A cluster: every pod of a service through its headless `<name>-pods` Service (Cassandra's own
+ * Service is headless); the gateway is the ingress-nginx controller, scraped through its metrics Service.
+ */
+export function kubernetesPrometheusTarget(namespace: string): PrometheusTarget {
+  const inCluster = (name: string, ns = namespace) => `${name}.${ns}.svc.cluster.local`;
+  const scrape = (job: ScrapeJob): Scrape => {
+    if (job === 'prometheus') return { address: `localhost:${infrastructure.prometheus.port}` };
+    if (job === 'alertmanager') return { address: `alertmanager:${infrastructure.alertmanager.port}` };
+    if (job === 'nginx') return { dns: { name: inCluster('ingress-nginx-controller-metrics', 'ingress-nginx'), port: 10254 } };
+    if (job === 'cassandra') return { dns: { name: inCluster('cassandra'), port: infrastructure.cassandra.metricsPort } };
+    return { dns: { name: inCluster(`${job}-pods`), port: services.find((s) => s.name === job)!.port } };
+  };
+  return {
+    environment: 'production',
+    scrapeInterval: '15s',
+    evaluationInterval: '15s',
+    scrape,
     alertmanager: `alertmanager:${infrastructure.alertmanager.port}`,
     ruleFiles: ['/etc/prometheus/rules/*.yml'],
   };

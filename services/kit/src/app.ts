@@ -20,6 +20,8 @@ export interface AppOptions {
   router: Router;
   /** The service's part of the OpenAPI document, served at /openapi.json. */
   openapi?: unknown;
+  /** The whole API's document, served at /openapi/all.json (what the gateway shows as /openapi.json). */
+  openapiAll?: unknown;
 }
 
 export interface ServiceApp {
@@ -57,9 +59,10 @@ export function createApp(options: AppOptions): ServiceApp {
       log.warn('readiness check failed', { err: (err as Error).message });
     }
   });
-  if (options.openapi) {
-    const text = JSON.stringify(options.openapi);
-    ops.get('/openapi.json', (ctx) => {
+  for (const [path, document] of [['/openapi.json', options.openapi], ['/openapi/all.json', options.openapiAll]] as const) {
+    if (!document) continue;
+    const text = JSON.stringify(document);
+    ops.get(path, (ctx) => {
       ctx.type = 'application/json';
       ctx.body = text;
     });

@@ -3,6 +3,9 @@ import document from '../../../docs/openapi.json';
 
 type Document = typeof document;
 
+/** The whole public API, which the gateway serves as its /openapi.json. */
+export const wholeApi: Document = document;
+
 /** The document narrowed to the operations tagged with this service (tags are the runtime names). */
 export function openApiFor(service: string): Document {
   const paths: Record<string, Record<string, unknown>> = {};

@@ -12,7 +12,7 @@ import { ConfigError, loadConfig, type Config } from './config';
 import { createLogger, type Logger, type LogSink } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { ensureKeyspace, migrate, type Migration } from './migrations';
-import { openApiFor } from './openapi';
+import { openApiFor, wholeApi } from './openapi';
 import type { ServiceName } from './topology';
 
 export interface ServiceDeps {
@@ -95,6 +95,7 @@ export async function startService(definition: ServiceDefinition, options: Start
     metrics,
     router,
     openapi: openApiFor(definition.name),
+    openapiAll: wholeApi,
     readinessCheck: async () => {
       await db.execute('SELECT release_version FROM system.local', [], { ...idempotent, readTimeout: 1000 });
     },

@@ -74,3 +74,23 @@ export const infrastructure = {
   grafana: { port: 3000 },
   jaeger: { uiPort: 16686, otlpHttpPort: 4318, otlpGrpcPort: 4317 },
 } as const;
+
+/** Where the project's images are published, and their tag (the release version). */
+export const images = {
+  registry: 'ghcr.io/product-store',
+  tag: '0.1.0',
+  /** Third-party images, pinned; compose and the cluster use exactly these. */
+  thirdParty: {
+    nginx: 'nginxinc/nginx-unprivileged:1.27-alpine',
+    nginxExporter: 'nginx/nginx-prometheus-exporter:1.3.0',
+    prometheus: 'prom/prometheus:v2.53.2',
+    alertmanager: 'prom/alertmanager:v0.27.0',
+    grafana: 'grafana/grafana:11.2.2',
+    jaeger: 'jaegertracing/all-in-one:1.62.0',
+  },
+} as const;
+
+/** The image of one of the project's own components (the four services and its Cassandra with the JMX exporter). */
+export function imageOf(component: ServiceName | 'cassandra'): string {
+  return `${images.registry}/${component}:${images.tag}`;
+}
