@@ -199,7 +199,7 @@ export function renderNginx(target: GatewayTarget): string {
 /** The compose deployment: services by their compose names, logs to the container's output. */
 export function composeTarget(options: { tls: boolean }): GatewayTarget {
   return {
-    listen: infrastructure.nginx.port,
+    listen: infrastructure.nginx.containerPort,
     statusListen: String(infrastructure.nginx.statusPort),
     upstream: (name) => `${name}:${services.find((s) => s.name === name)!.port}`,
     accessLog: '/dev/stdout',
@@ -208,7 +208,7 @@ export function composeTarget(options: { tls: boolean }): GatewayTarget {
     acmeWebroot: '/var/www/certbot',
     tempDir: '/tmp',
     ...(options.tls
-      ? { tls: { listen: infrastructure.nginx.tlsPort, certificate: '/etc/letsencrypt/live/product-store/fullchain.pem', certificateKey: '/etc/letsencrypt/live/product-store/privkey.pem' } }
+      ? { tls: { listen: infrastructure.nginx.containerTlsPort, certificate: '/etc/letsencrypt/live/product-store/fullchain.pem', certificateKey: '/etc/letsencrypt/live/product-store/privkey.pem' } }
       : {}),
   };
 }

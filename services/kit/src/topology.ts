@@ -1,3 +1,5 @@
+import { version } from '../../../package.json';
+
 /**
  * The one source of truth for the stack's runtime names and ports. The local runner, the gateway
  * configuration, compose and the cluster manifests all read it; nothing else repeats these values.
@@ -66,7 +68,8 @@ export const gatewayLimits = {
 
 /** The other parts of the stack and their ports (compose and clusters; the local stack may move them). */
 export const infrastructure = {
-  nginx: { port: 80, tlsPort: 443, localPort: 8080, statusPort: 8081 },
+  /** Published on 80/443; inside its container (non-root) nginx listens on 8080/8443. */
+  nginx: { port: 80, tlsPort: 443, containerPort: 8080, containerTlsPort: 8443, localPort: 8080, statusPort: 8081 },
   nginxExporter: { port: 9113 },
   cassandra: { port: 9042, metricsPort: 7070 },
   prometheus: { port: 9090 },
@@ -78,7 +81,7 @@ export const infrastructure = {
 /** Where the project's images are published, and their tag (the release version). */
 export const images = {
   registry: 'ghcr.io/product-store',
-  tag: '0.1.0',
+  tag: version,
   /** Third-party images, pinned; compose and the cluster use exactly these. */
   thirdParty: {
     nginx: 'nginxinc/nginx-unprivileged:1.27-alpine',

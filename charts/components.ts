@@ -1,0 +1,252 @@
+/**
+ * What runs in a deployment, component by component: image, user, ports, environment, probes,
+ * configuration files, data volumes and resources. The compose file (compose/generate.ts) and the
+ * cdk8s charts (charts/) are both built from this list, so the two deployments run the same stack;
+ * a parity test compares their outputs.
+ */
+import { imageOf, images, infrastructure, services, type ServiceName } from '../services/kit/src/topology';
+
+/** How an environment variable gets its value in a deployment. */
+export type EnvSource =
+  /** A fixed value, the same everywhere (e.g. another component's address). */
+  | { value: string }
+  /** Operator configuration: compose `${NAME:-default}` from the env file; a key of the ConfigMap in a cluster. */
+  | { config: string; default: string }
+  /** A secret: compose `${NAME:?}` from the env file (required); a key of the Secret in a cluster. */
+  | { secret: string };
+
+export interface Probe {
+  path: string;
+  port: number;
+}
+
+export interface ConfigFile {
+  /** The file in this repository. */
+  source: string;
+  /** Where the component reads it. */
+  mountPath: string;
+}
+
+export interface DataVolume {
+  name: string;
+  mountPath: string;
+  /** Size of the persistent volume claim in a cluster. */
+  size: string;
+}
+
+export interface Resources {
+  cpu: { request: string; limit: string };
+  memory: { request: string; limit: string };
+}
+
+export interface Component {
+  name: string;
+  /** Where compose and the cluster differ in what plays this role. */
+  role: 'service' | 'database' | 'gateway' | 'monitoring' | 'tracing';
+  image: string;
+  /** Numeric user the container runs as. */
+  user: number;
+  ports: Array<{ name: string; port: number }>;
+  env: Record<string, EnvSource>;
+  /** HTTP probes; a component without them declares an exec check in its chart and compose file. */
+  liveness?: Probe;
+  readiness?: Probe;
+  configFiles: ConfigFile[];
+  data: DataVolume[];
+  resources: Resources;
+  /** Arguments after the image's entrypoint. */
+  args?: string[];
+}
+
+export const NAMESPACE = 'product-store';
+/** The Secret (cluster) and the keys operators provide in .env.production (compose). */
+export const SECRET_NAME = 'product-store-secrets';
+export const CONFIG_NAME = 'product-store-config';
+
+const secret = (name: string): EnvSource => ({ secret: name });
+const config = (name: string, value: string): EnvSource => ({ config: name, default: value });
+
+/** What every service reads (the kit's variables), in a deployment. */
+function serviceEnv(name: ServiceName): Record<string, EnvSource> {
+  const env: Record<string, EnvSource> = {
+    ENVIRONMENT: config('ENVIRONMENT', 'production'),
+    DEBUG: config('DEBUG', 'false'),
+    LOG_LEVEL: config('LOG_LEVEL', 'info'),
+    CASSANDRA_HOST: config('CASSANDRA_HOST', 'cassandra'),
+    CASSANDRA_PORT: config('CASSANDRA_PORT', String(infrastructure.cassandra.port)),
+    CASSANDRA_KEYSPACE: config('CASSANDRA_KEYSPACE', 'product_store'),
+    CASSANDRA_DATACENTER: config('CASSANDRA_DATACENTER', 'datacenter1'),
+    CASSANDRA_USERNAME: config('CASSANDRA_USERNAME', 'cassandra'),
+    CASSANDRA_PASSWORD: secret('CASSANDRA_PASSWORD'),
+    CASSANDRA_REPLICATION_FACTOR: config('CASSANDRA_REPLICATION_FACTOR', '1'),
+    JWT_SECRET_KEY: secret('JWT_SECRET_KEY'),
+    JWT_ALGORITHM: config('JWT_ALGORITHM', 'HS256'),
+    JWT_EXPIRATION_MINUTES: config('JWT_EXPIRATION_MINUTES', '30'),
+    OTEL_EXPORTER_OTLP_ENDPOINT: { value: `http://jaeger:${infrastructure.jaeger.otlpHttpPort}` },
+    OTEL_SERVICE_NAME: { value: name },
+  };
+  if (name === 'cart-service' || name === 'order-service') env.BACKEND_URL = { value: `http://backend:${services[0].port}` };
+  if (name === 'order-service') env.CART_SERVICE_URL = { value: `http://cart-service:${services[1].port}` };
+  if (name === 'user-service') {
+    env.ADMIN_EMAIL = config('ADMIN_EMAIL', 'admin@example.com');
+    env.ADMIN_PASSWORD = secret('ADMIN_PASSWORD');
+  }
+  return env;
+}
+
+const serviceComponents: Component[] = services.map((s) => ({
+  name: s.name,
+  role: 'service',
+  image: imageOf(s.name),
+  user: 10001,
+  ports: [{ name: 'http', port: s.port }],
+  env: serviceEnv(s.name),
+  liveness: { path: '/health', port: s.port },
+  readiness: { path: '/ready', port: s.port },
+  configFiles: [],
+  data: [],
+  resources: { cpu: { request: '100m', limit: '1' }, memory: { request: '192Mi', limit: '384Mi' } },
+}));
+
+export const components: Component[] = [
+  ...serviceComponents,
+  {
+    name: 'cassandra',
+    role: 'database',
+    image: imageOf('cassandra'),
+    user: 999,
+    ports: [
+      { name: 'cql', port: infrastructure.cassandra.port },
+      { name: 'metrics', port: infrastructure.cassandra.metricsPort },
+    ],
+    env: {
+      CASSANDRA_PASSWORD: secret('CASSANDRA_PASSWORD'),
+      CASSANDRA_CLUSTER_NAME: config('CASSANDRA_CLUSTER_NAME', 'product-store'),
+      CASSANDRA_DC: config('CASSANDRA_DATACENTER', 'datacenter1'),
+      MAX_HEAP_SIZE: config('CASSANDRA_MAX_HEAP_SIZE', '1G'),
+      HEAP_NEWSIZE: config('CASSANDRA_HEAP_NEWSIZE', '256M'),
+    },
+    liveness: undefined,
+    readiness: undefined,
+    configFiles: [{ source: 'monitoring/cassandra/jmx-exporter.yaml', mountPath: '/etc/cassandra-exporter/jmx-exporter.yaml' }],
+    data: [{ name: 'cassandra-data', mountPath: '/var/lib/cassandra', size: '20Gi' }],
+    resources: { cpu: { request: '1', limit: '2' }, memory: { request: '2Gi', limit: '3Gi' } },
+  },
+  {
+    name: 'nginx',
+    role: 'gateway',
+    image: images.thirdParty.nginx,
+    user: 101,
+    ports: [
+      { name: 'http', port: infrastructure.nginx.containerPort },
+      { name: 'https', port: infrastructure.nginx.containerTlsPort },
+      { name: 'status', port: infrastructure.nginx.statusPort },
+    ],
+    env: {},
+    liveness: { path: '/stub_status', port: infrastructure.nginx.statusPort },
+    readiness: { path: '/health', port: infrastructure.nginx.containerPort },
+    configFiles: [{ source: 'compose/nginx/nginx.conf', mountPath: '/etc/nginx/nginx.conf' }],
+    data: [],
+    resources: { cpu: { request: '50m', limit: '1' }, memory: { request: '64Mi', limit: '128Mi' } },
+  },
+  {
+    name: 'nginx-exporter',
+    role: 'gateway',
+    image: images.thirdParty.nginxExporter,
+    user: 65534,
+    ports: [{ name: 'metrics', port: infrastructure.nginxExporter.port }],
+    env: {},
+    liveness: { path: '/metrics', port: infrastructure.nginxExporter.port },
+    readiness: { path: '/metrics', port: infrastructure.nginxExporter.port },
+    configFiles: [],
+    data: [],
+    resources: { cpu: { request: '10m', limit: '100m' }, memory: { request: '16Mi', limit: '64Mi' } },
+    args: [`--nginx.scrape-uri=http://nginx:${infrastructure.nginx.statusPort}/stub_status`],
+  },
+  {
+    name: 'prometheus',
+    role: 'monitoring',
+    image: images.thirdParty.prometheus,
+    user: 65534,
+    ports: [{ name: 'http', port: infrastructure.prometheus.port }],
+    env: {},
+    liveness: { path: '/-/healthy', port: infrastructure.prometheus.port },
+    readiness: { path: '/-/ready', port: infrastructure.prometheus.port },
+    configFiles: [{ source: 'monitoring/prometheus/rules/product-store.rules.yml', mountPath: '/etc/prometheus/rules/product-store.rules.yml' }],
+    data: [{ name: 'prometheus-data', mountPath: '/prometheus', size: '20Gi' }],
+    resources: { cpu: { request: '250m', limit: '1' }, memory: { request: '512Mi', limit: '1Gi' } },
+    args: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus', '--storage.tsdb.retention.time=15d', '--web.enable-lifecycle'],
+  },
+  {
+    name: 'alertmanager',
+    role: 'monitoring',
+    image: images.thirdParty.alertmanager,
+    user: 65534,
+    ports: [{ name: 'http', port: infrastructure.alertmanager.port }],
+    env: {
+      TELEGRAM_BOT_TOKEN: secret('TELEGRAM_BOT_TOKEN'),
+      TELEGRAM_CHAT_ID: secret('TELEGRAM_CHAT_ID'),
+    },
+    liveness: { path: '/-/healthy', port: infrastructure.alertmanager.port },
+    readiness: { path: '/-/ready', port: infrastructure.alertmanager.port },
+    configFiles: [
+      { source: 'monitoring/alertmanager/alertmanager.yml', mountPath: '/etc/alertmanager/source/alertmanager.yml' },
+      { source: 'monitoring/alertmanager/templates/telegram.tmpl', mountPath: '/etc/alertmanager/source/templates/telegram.tmpl' },
+      { source: 'monitoring/alertmanager/render.sh', mountPath: '/etc/alertmanager/source/render.sh' },
+    ],
+    data: [{ name: 'alertmanager-data', mountPath: '/alertmanager', size: '1Gi' }],
+    resources: { cpu: { request: '50m', limit: '200m' }, memory: { request: '64Mi', limit: '128Mi' } },
+  },
+  {
+    name: 'grafana',
+    role: 'monitoring',
+    image: images.thirdParty.grafana,
+    user: 472,
+    ports: [{ name: 'http', port: infrastructure.grafana.port }],
+    env: { GF_SECURITY_ADMIN_PASSWORD: secret('GRAFANA_ADMIN_PASSWORD') },
+    liveness: { path: '/api/health', port: infrastructure.grafana.port },
+    readiness: { path: '/api/health', port: infrastructure.grafana.port },
+    configFiles: [
+      { source: 'monitoring/grafana/grafana.ini', mountPath: '/etc/grafana/grafana.ini' },
+      { source: 'monitoring/grafana/provisioning/datasources/datasources.yaml', mountPath: '/etc/grafana/provisioning/datasources/datasources.yaml' },
+      { source: 'monitoring/grafana/provisioning/dashboards/dashboards.yaml', mountPath: '/etc/grafana/provisioning/dashboards/dashboards.yaml' },
+      ...['system-overview', 'backend', 'cart-service', 'order-service', 'user-service', 'cassandra'].map((uid) => ({
+        source: `monitoring/grafana/dashboards/${uid}.json`,
+        mountPath: `/var/lib/grafana/dashboards/${uid}.json`,
+      })),
+    ],
+    data: [{ name: 'grafana-data', mountPath: '/var/lib/grafana/data', size: '2Gi' }],
+    resources: { cpu: { request: '100m', limit: '500m' }, memory: { request: '128Mi', limit: '512Mi' } },
+  },
+  {
+    name: 'jaeger',
+    role: 'tracing',
+    image: images.thirdParty.jaeger,
+    user: 10001,
+    ports: [
+      { name: 'ui', port: infrastructure.jaeger.uiPort },
+      { name: 'otlp-http', port: infrastructure.jaeger.otlpHttpPort },
+      { name: 'otlp-grpc', port: infrastructure.jaeger.otlpGrpcPort },
+    ],
+    env: { COLLECTOR_OTLP_ENABLED: { value: 'true' }, MEMORY_MAX_TRACES: { value: '50000' } },
+    liveness: { path: '/', port: 14269 },
+    readiness: { path: '/', port: 14269 },
+    configFiles: [],
+    data: [],
+    resources: { cpu: { request: '100m', limit: '500m' }, memory: { request: '256Mi', limit: '1Gi' } },
+  },
+];
+
+export function component(name: string): Component {
+  const found = components.find((c) => c.name === name);
+  if (!found) throw new Error(`unknown component ${name}`);
+  return found;
+}
+
+/** Every secret key the stack reads: .env.example lists them; the cluster's Secret must hold them. */
+export const secretKeys = [...new Set(components.flatMap((c) => Object.values(c.env).flatMap((e) => ('secret' in e ? [e.secret] : []))))].sort();
+
+/** Every operator setting with its default: .env.example and the cluster's ConfigMap hold them. */
+export const configDefaults: Record<string, string> = Object.fromEntries(
+  components.flatMap((c) => Object.values(c.env).flatMap((e) => ('config' in e ? [[e.config, e.default] as const] : []))).sort(([a], [b]) => a.localeCompare(b)),
+);
