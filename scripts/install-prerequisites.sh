@@ -2,7 +2,7 @@
 # Installs what Product Store needs beyond Node.js 20, from Debian's packages (Debian/Ubuntu, as root
 # or with sudo): Java 17 and Maven (to fetch and run Cassandra), nginx (the gateway), Prometheus with
 # promtool, Alertmanager with amtool, and the nginx exporter (the monitoring of the local stack and its
-# tests). Safe to run again: it installs only what is missing. Installing them starts no daemon that
+# tests), and docker-compose (the tests validate the compose file with it; no Docker engine is needed). Safe to run again: it installs only what is missing. Installing them starts no daemon that
 # the stack needs; `npm start` runs its own instances.
 set -euo pipefail
 
@@ -13,6 +13,7 @@ command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || packages+=(nginx)
 command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 command -v prometheus-nginx-exporter >/dev/null 2>&1 || packages+=(prometheus-nginx-exporter)
+command -v docker-compose >/dev/null 2>&1 || packages+=(docker-compose)
 
 if [ ${#packages[@]} -eq 0 ]; then
   echo "prerequisites: all present"
