@@ -145,6 +145,24 @@ const jvm17Flags = [
   '-Dio.netty.allocator.maxOrder=11',
 ];
 
+/** The `nodetool` of the project's Cassandra: the tool class from the same jars, over local JMX. */
+export function nodetoolCommand(args: string[]): { command: string; args: string[] } {
+  const lib = resolveJars(() => undefined);
+  return {
+    command: javaBinary(),
+    args: [
+      '-Xmx256m',
+      ...jvm17Flags,
+      '-cp', `${lib}/*`,
+      '-Dlogback.configurationFile=logback-tools.xml',
+      'org.apache.cassandra.tools.NodeTool',
+      '-h', '127.0.0.1',
+      '-p', process.env.CASSANDRA_JMX_PORT || '7199',
+      ...args,
+    ],
+  };
+}
+
 function writeConfig(dataDir: string, port: number): string {
   const conf = join(dataDir, 'conf');
   mkdirSync(conf, { recursive: true });

@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# Restores a keyspace from an archive of scripts/cassandra-backup.sh: recreates its schema, then loads
+# each table's snapshot with `nodetool import`. The keyspace must not exist: stop the services first;
+# --force drops an existing keyspace before restoring (Cassandra keeps an automatic snapshot of a
+# dropped keyspace where auto_snapshot is on, as in the compose deployment).
+#
+#   scripts/cassandra-restore.sh ARCHIVE [--force]            # the compose deployment
+#   scripts/cassandra-restore.sh ARCHIVE --local [--force]    # the local stack's own Cassandra
+set -euo pipefail
+. "$(dirname "$0")/cassandra-common.sh"
+
+archive=${1:-}
+[ -f "$archive" ] || fail "usage: $0 ARCHIVE [--local] [--force]"
+shift
+force=false
+for arg in "$@"; do
+  case "$arg" in
+    --local) use_local ;;
+    --force) force=true ;;
+    *) fail "unknown option $arg" ;;
+  esac
+done
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
+tar -C "$work" -xzf "$archive"
+[ -f "$work/MANIFEST" ] && [ -f "$work/schema.cql" ] || fail "$archive is not a Product Store backup"
+KEYSPACE=$(sed -n 's/^keyspace=//p' "$work/MANIFEST")
+
+if keyspace_exists; then
+  $force || fail "keyspace $KEYSPACE exists; stop the services and run again with --force to replace it"
+  echo "restore: dropping the existing keyspace $KEYSPACE"
+  cql "DROP KEYSPACE $KEYSPACE"
+fi
+
+echo "restore: schema of $KEYSPACE"
+cql_file "$work/schema.cql"
+
+for dir in "$work"/tables/*/; do
+  table=$(basename "$dir")
+  echo "restore: table $table"
+  in_cassandra "rm -rf '$STAGING_DIR/$table' && mkdir -p '$STAGING_DIR/$table'"
+  tar -C "$dir" -cf - . | in_cassandra "tar -C '$STAGING_DIR/$table' -xf -"
+  # The schema files of the snapshot are not sstables.
+  in_cassandra "rm -f '$STAGING_DIR/$table/schema.cql' '$STAGING_DIR/$table/manifest.json'"
+  nodetool_ import "$KEYSPACE" "$table" "$STAGING_DIR/$table" >/dev/null
+  in_cassandra "rm -rf '$STAGING_DIR/$table'"
+done
+echo "restore: $KEYSPACE restored from $archive"
