@@ -1,0 +1,73 @@
+#!/usr/bin/env bash
+# Updates the compose deployment one service at a time: pull (or build) the new image, recreate the
+# service's container, wait until Docker reports it healthy, reload nginx (it resolves service names
+# when it loads), and check the gateway. If a service does not become healthy, or the gateway check
+# fails, that service goes back to the image it ran before and the script stops with status 1; the
+# services already updated keep their new image (run it again after fixing, or roll back by tag:
+# IMAGE_TAG=<previous> scripts/rolling-update.sh).
+#
+#   scripts/rolling-update.sh                    # backend cart-service order-service user-service
+#   scripts/rolling-update.sh backend            # just one
+#
+# COMPOSE_ENV_FILE (default compose/.env.production), GATEWAY_URL (default http://localhost),
+# HEALTH_TIMEOUT seconds per service (default 120), BUILD=true to build images here instead of pulling.
+# Each service runs one container under compose, so it is unavailable for the seconds its container
+# restarts; clusters get zero-downtime rolling updates from their Deployments.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+GATEWAY_URL=${GATEWAY_URL:-http://localhost}
+HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-120}
+services=("$@")
+[ ${#services[@]} -gt 0 ] || services=(backend cart-service order-service user-service)
+
+compose() {
+  docker-compose -f "$ROOT/compose/docker-compose.yml" --env-file "${COMPOSE_ENV_FILE:-$ROOT/compose/.env.production}" "$@"
+}
+
+# Waits until the service's container is healthy; returns 1 when it is unhealthy or time runs out.
+wait_healthy() {
+  local service=$1 waited=0 container status
+  while [ "$waited" -lt "$HEALTH_TIMEOUT" ]; do
+    container=$(compose ps -q "$service")
+    status=$( [ -n "$container" ] && docker inspect --format '{{.State.Health.Status}}' "$container" 2>/dev/null || echo starting)
+    case "$status" in
+      healthy) return 0 ;;
+      unhealthy) echo "  $service is unhealthy"; return 1 ;;
+    esac
+    sleep 2
+    waited=$((waited + 2))
+  done
+  echo "  $service was not healthy within ${HEALTH_TIMEOUT}s"
+  return 1
+}
+
+gateway_ok() {
+  compose exec -T nginx nginx -s reload >/dev/null
+  sleep 1
+  curl -fsS --max-time 5 -o /dev/null "$GATEWAY_URL/health"
+}
+
+for service in "${services[@]}"; do
+  echo "Updating $service..."
+  container=$(compose ps -q "$service")
+  [ -n "$container" ] || { echo "  $service is not running; start the stack first"; exit 1; }
+  previous=$(docker inspect --format '{{.Image}}' "$container")
+  reference=$(docker inspect --format '{{.Config.Image}}' "$container")
+  if [ "${BUILD:-false}" = true ]; then compose build "$service"; else compose pull "$service"; fi
+  compose up -d --no-deps "$service"
+  if wait_healthy "$service" && gateway_ok; then
+    echo "  $service updated"
+    continue
+  fi
+  echo "  rolling $service back to its previous image"
+  docker tag "$previous" "$reference"
+  compose up -d --no-deps "$service"
+  if wait_healthy "$service" && gateway_ok; then
+    echo "  $service rolled back; stopping here"
+  else
+    echo "  $service is still unhealthy after the rollback: see docs/runbook.md#rollback"
+  fi
+  exit 1
+done
+echo "All services updated."
