@@ -1,5 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, normalize } from 'node:path';
 import test from 'ava';
 import { services, variables } from '../../../services/kit/src';
 import { repoRoot } from '../../cassandra/launcher';
@@ -21,4 +21,26 @@ test('docs/api.md is the shared contract, unchanged', (t) => {
     return;
   }
   t.is(readFileSync(join(repoRoot, 'docs', 'api.md'), 'utf8'), readFileSync(shared, 'utf8'));
+});
+
+/** GitHub's anchor of a heading: lower case, punctuation dropped, spaces to hyphens. */
+const anchorOf = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
+
+test('every relative link in the docs points to a file and heading that exist', (t) => {
+  const files = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), 'charts/README.md', 'compose/README.md']
+    .filter((f) => existsSync(join(repoRoot, f)));
+  const anchors = (file: string) => new Set([...readFileSync(join(repoRoot, file), 'utf8').matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1])));
+  let links = 0;
+  for (const file of files) {
+    const text = readFileSync(join(repoRoot, file), 'utf8').replace(/```[\s\S]*?```/g, '');
+    for (const [, target] of text.matchAll(/\]\(([^)\s]+)\)/g)) {
+      if (/^[a-z]+:/.test(target)) continue;
+      const [path, anchor] = target.split('#');
+      const resolved = path ? normalize(join(dirname(file), path)) : file;
+      t.true(existsSync(join(repoRoot, resolved)), `${file}: ${target} (no such file)`);
+      if (anchor && resolved.endsWith('.md')) t.true(anchors(resolved).has(anchor), `${file}: ${target} (no such heading)`);
+      links++;
+    }
+  }
+  t.true(links > 20);
 });
