@@ -63,6 +63,10 @@ export const NAMESPACE = 'product-store';
 export const SECRET_NAME = 'product-store-secrets';
 export const CONFIG_NAME = 'product-store-config';
 
+/** Jaeger all-in-one's admin server: health check (and its own metrics). */
+const jaegerAdminPort = 14269;
+const grafanaDataPath = '/var/lib/grafana/data';
+
 const secret = (name: string): EnvSource => ({ secret: name });
 const config = (name: string, value: string): EnvSource => ({ config: name, default: value });
 
@@ -203,7 +207,11 @@ export const components: Component[] = [
     image: images.thirdParty.grafana,
     user: 472,
     ports: [{ name: 'http', port: infrastructure.grafana.port }],
-    env: { GF_SECURITY_ADMIN_PASSWORD: secret('GRAFANA_ADMIN_PASSWORD') },
+    env: {
+      GF_SECURITY_ADMIN_PASSWORD: secret('GRAFANA_ADMIN_PASSWORD'),
+      // The image's default data path is /var/lib/grafana itself: point it at the data volume.
+      GF_PATHS_DATA: { value: grafanaDataPath },
+    },
     liveness: { path: '/api/health', port: infrastructure.grafana.port },
     readiness: { path: '/api/health', port: infrastructure.grafana.port },
     configFiles: [
@@ -215,7 +223,7 @@ export const components: Component[] = [
         mountPath: `/var/lib/grafana/dashboards/${uid}.json`,
       })),
     ],
-    data: [{ name: 'grafana-data', mountPath: '/var/lib/grafana/data', size: '2Gi' }],
+    data: [{ name: 'grafana-data', mountPath: grafanaDataPath, size: '2Gi' }],
     resources: { cpu: { request: '100m', limit: '500m' }, memory: { request: '128Mi', limit: '512Mi' } },
   },
   {
@@ -227,10 +235,11 @@ export const components: Component[] = [
       { name: 'ui', port: infrastructure.jaeger.uiPort },
       { name: 'otlp-http', port: infrastructure.jaeger.otlpHttpPort },
       { name: 'otlp-grpc', port: infrastructure.jaeger.otlpGrpcPort },
+      { name: 'admin', port: jaegerAdminPort },
     ],
     env: { COLLECTOR_OTLP_ENABLED: { value: 'true' }, MEMORY_MAX_TRACES: { value: '50000' } },
-    liveness: { path: '/', port: 14269 },
-    readiness: { path: '/', port: 14269 },
+    liveness: { path: '/', port: jaegerAdminPort },
+    readiness: { path: '/', port: jaegerAdminPort },
     configFiles: [],
     data: [],
     resources: { cpu: { request: '100m', limit: '500m' }, memory: { request: '256Mi', limit: '1Gi' } },

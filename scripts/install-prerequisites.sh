@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs what Product Store needs beyond Node.js 20, from Debian's packages (Debian/Ubuntu, as root
 # or with sudo): Java 17 and Maven (to fetch and run Cassandra), nginx (the gateway), Prometheus with
-# promtool, Alertmanager with amtool, and the nginx exporter (the monitoring of the local stack and its
-# tests), and docker-compose (the tests validate the compose file with it; no Docker engine is needed). Safe to run again: it installs only what is missing. Installing them starts no daemon that
-# the stack needs; `npm start` runs its own instances.
+# promtool, Alertmanager with amtool, the nginx exporter (the local stack's monitoring and its tests),
+# and docker-compose (the tests validate the compose file with it; no Docker engine is needed).
+# Safe to run again: it installs only what is missing. The stack starts its own instances; packaged
+# daemons are disabled.
 set -euo pipefail
 
 packages=()
