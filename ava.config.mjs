@@ -1,6 +1,6 @@
 // One configuration for every project's tests; `nx run <project>:test` narrows it to that project's folder.
 export default {
-  files: ['services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts', 'gateway/test/**/*.test.ts'],
+  files: ['services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts', 'gateway/test/**/*.test.ts', 'charts/test/**/*.test.ts'],
   extensions: { ts: 'commonjs' },
   nodeArguments: ['--import=tsx'],
   workerThreads: false,

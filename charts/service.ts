@@ -1,0 +1,99 @@
+/**
+ * One of the four services: a Deployment scaled by CPU between two and six pods, its Service, the
+ * headless `<name>-pods` Service Prometheus finds every pod through, and a disruption budget.
+ *
+ * Shutdown: Kubernetes removes a terminating pod from the endpoints while it runs the preStop hook;
+ * the hook's pause lets ingress-nginx and kube-proxy catch up before SIGTERM. Then the service
+ * answers /ready with 503 and finishes its in-flight requests (SHUTDOWN_TIMEOUT_MS, 8 s by default),
+ * all within the grace period.
+ */
+import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
+import type { Construct } from 'constructs';
+import type { ServiceName } from '../services/kit/src/topology';
+import {
+  clusterComponent,
+  componentContainer,
+  componentLabels,
+  componentService,
+  disruptionBudget,
+  httpProbe,
+  podTemplate,
+  ProductStoreChart,
+  scratchMount,
+  scratchVolume,
+  selectorLabels,
+  tmpDir,
+} from './lib/workload';
+
+export interface ServiceChartProps {
+  readonly service: ServiceName;
+  /** @default 2 */
+  readonly minReplicas?: number;
+  /** @default 6 */
+  readonly maxReplicas?: number;
+  /** Average CPU use the autoscaler aims at, in percent of the CPU request. @default 70 */
+  readonly targetCpuUtilization?: number;
+  /** Seconds between the endpoint removal and SIGTERM. @default 5 */
+  readonly drainDelaySeconds?: number;
+  /** @default 15 */
+  readonly terminationGracePeriodSeconds?: number;
+}
+
+export class ServiceChart extends ProductStoreChart {
+  constructor(scope: Construct, id: string, props: ServiceChartProps) {
+    super(scope, id);
+    const component = clusterComponent(props.service);
+    if (!component.liveness || !component.readiness) throw new Error(`${component.name}: the spec gives no HTTP probes`);
+
+    const deployment = new k8s.KubeDeployment(this, 'deployment', {
+      metadata: { name: component.name, labels: componentLabels(component) },
+      spec: {
+        // No replicas: the autoscaler owns the count, and `kubectl apply` must not reset it.
+        selector: { matchLabels: selectorLabels(component.name) },
+        revisionHistoryLimit: 5,
+        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+        template: podTemplate(component, {
+          terminationGracePeriodSeconds: props.terminationGracePeriodSeconds ?? 15,
+          topologySpreadConstraints: [
+            {
+              maxSkew: 1,
+              topologyKey: 'kubernetes.io/hostname',
+              whenUnsatisfiable: 'ScheduleAnyway',
+              labelSelector: { matchLabels: selectorLabels(component.name) },
+            },
+          ],
+          containers: [
+            componentContainer(component, {
+              // Start-up connects to Cassandra and migrates before the port opens.
+              startup: httpProbe(component.liveness, { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 60 }),
+              lifecycle: { preStop: { exec: { command: ['sleep', String(props.drainDelaySeconds ?? 5)] } } },
+              volumeMounts: [scratchMount(tmpDir)],
+            }),
+          ],
+          volumes: [scratchVolume(tmpDir)],
+        }),
+      },
+    });
+
+    componentService(this, component);
+    // Prometheus scrapes every pod through this one, not-ready pods too: a failing pod shows as
+    // `up == 0` (ServiceDown) instead of silently leaving the target list.
+    componentService(this, component, { name: `${component.name}-pods`, headless: true, publishNotReadyAddresses: true });
+    disruptionBudget(this, component, { minAvailable: 1 });
+
+    new k8s.KubeHorizontalPodAutoscalerV2(this, 'hpa', {
+      metadata: { name: component.name, labels: componentLabels(component) },
+      spec: {
+        scaleTargetRef: { apiVersion: deployment.apiVersion, kind: deployment.kind, name: deployment.name },
+        minReplicas: props.minReplicas ?? 2,
+        maxReplicas: props.maxReplicas ?? 6,
+        metrics: [
+          {
+            type: 'Resource',
+            resource: { name: 'cpu', target: { type: 'Utilization', averageUtilization: props.targetCpuUtilization ?? 70 } },
+          },
+        ],
+      },
+    });
+  }
+}
