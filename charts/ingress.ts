@@ -24,9 +24,9 @@
  */
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import { gatewayLimits, gatewayRoutes, type ServiceName } from '../services/kit/src/topology';
+import { gatewayLimits, gatewayRewrites, gatewayRoutes, type ServiceName } from '../services/kit/src/topology';
 import { annotate, burstMultiplier, ingressNginx } from './lib/ingress-nginx';
-import { clusterComponent, ProductStoreChart } from './lib/workload';
+import { ProductStoreChart } from './lib/workload';
 
 export const TLS_SECRET_NAME = 'product-store-tls';
 
@@ -39,13 +39,8 @@ export interface IngressPath {
   readonly rewriteTo?: string;
 }
 
-const backendReadiness = clusterComponent('backend').readiness!.path;
-
-/** The gateway's own paths (gateway/nginx.ts): the operator guide's check and the whole API's document. */
-export const rewrittenPaths: readonly IngressPath[] = [
-  { path: '/health', pathType: 'Exact', service: 'backend', rewriteTo: backendReadiness },
-  { path: '/openapi.json', pathType: 'Exact', service: 'backend', rewriteTo: '/openapi/all.json' },
-];
+/** The gateway's own paths (topology `gatewayRewrites`): the operator guide's check and the whole API's document. */
+export const rewrittenPaths: readonly IngressPath[] = gatewayRewrites.map((r) => ({ path: r.path, pathType: 'Exact', service: r.service, rewriteTo: r.upstreamPath }));
 
 const routePath = (route: (typeof gatewayRoutes)[number]): IngressPath => ({
   path: route.path,

@@ -3,7 +3,7 @@
  * the stack runs. compose/nginx/*.conf are this function's output (committed, drift-tested); the local
  * stack renders its own copy with local addresses.
  */
-import { gatewayLimits, gatewayRoutes, infrastructure, services, type ServiceName } from '../services/kit/src/topology';
+import { gatewayLimits, gatewayRewrites, gatewayRoutes, infrastructure, services, type ServiceName } from '../services/kit/src/topology';
 
 export interface GatewayTarget {
   /** Port of the public HTTP server. */
@@ -60,10 +60,10 @@ function locations(tls: boolean): string[] {
   const headers = commonHeaders(tls);
   const block = (match: string, body: string[]) => [`location ${match} {`, ...[...body, ...headers].map((l) => `    ${l}`), '}'];
   const out: string[] = [];
-  out.push('# The operator guide\'s "Nginx+Backend" check: the backend\'s readiness (it checks Cassandra).');
-  out.push(...block('= /health', ['limit_except GET { deny all; }', ...proxyTo('backend', '/ready')]));
-  out.push('# The whole API\'s OpenAPI document, which every service carries.');
-  out.push(...block('= /openapi.json', ['limit_except GET { deny all; }', ...proxyTo('backend', '/openapi/all.json')]));
+  out.push('# The gateway\'s own paths: the guide\'s "Nginx+Backend" check (backend readiness) and the API document.');
+  for (const rewrite of gatewayRewrites) {
+    out.push(...block(`= ${rewrite.path}`, ['limit_except GET { deny all; }', ...proxyTo(rewrite.service, rewrite.upstreamPath)]));
+  }
   for (const route of gatewayRoutes) {
     const limit =
       route.rateLimit === 'auth'

@@ -55,6 +55,14 @@ export const gatewayRoutes: readonly GatewayRoute[] = [
   { path: '/orders/', match: 'prefix', service: 'order-service' },
 ];
 
+/** The gateway's own paths, answered by backend under another path (nginx and the Ingress rewrite them). */
+export const gatewayRewrites = [
+  /** The operator guide's "Nginx+Backend" check: the backend's readiness (it checks Cassandra). */
+  { path: '/health', service: 'backend', upstreamPath: '/ready' },
+  /** The whole API's OpenAPI document, which every service carries. */
+  { path: '/openapi.json', service: 'backend', upstreamPath: '/openapi/all.json' },
+] as const satisfies ReadonlyArray<{ path: string; service: ServiceName; upstreamPath: string }>;
+
 /** Gateway limits, shared by nginx and the Ingress. */
 export const gatewayLimits = {
   maxBodyKilobytes: 64,
