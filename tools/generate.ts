@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { composeTarget, renderNginx } from '../gateway/nginx';
 import { composePrometheusTarget, renderPrometheus } from '../monitoring/prometheus/config';
 import { repoRoot } from './cassandra/launcher';
+import { outputs as composeOutputs } from '../compose/generate';
 import { dashboards } from '../monitoring/grafana/src';
 import { render as renderDashboard } from '../monitoring/grafana/generate';
 import { render as renderOpenApi } from './openapi/generate';
@@ -16,6 +17,7 @@ export const artifacts: Array<{ path: string; render: () => string }> = [
   { path: 'compose/nginx/nginx.conf', render: () => renderNginx(composeTarget({ tls: false })) },
   { path: 'compose/nginx/nginx-tls.conf', render: () => renderNginx(composeTarget({ tls: true })) },
   { path: 'compose/prometheus/prometheus.yml', render: () => renderPrometheus(composePrometheusTarget()) },
+  ...composeOutputs,
   ...dashboards.map((d) => ({ path: `monitoring/grafana/dashboards/${d.uid}.json`, render: () => renderDashboard(d) })),
 ];
 
