@@ -164,10 +164,6 @@ function traitsOf(c: Component): ComposeTraits {
       readOnly: true,
       localPort: 'http',
       dependsOn: { [grafanaVolumeInit]: 'service_completed_successfully', ...healthy(['prometheus']) },
-      extra: () => ({
-        // Logs go to the container's output (rotated by Docker), not to a file on the read-only filesystem.
-        environment: { GF_LOG_MODE: 'console' },
-      }),
     },
     jaeger: {
       probeWith: 'wget',
