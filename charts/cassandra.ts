@@ -19,7 +19,6 @@ import {
   componentLabels,
   componentService,
   disruptionBudget,
-  envVar,
   envVars,
   execProbe,
   podTemplate,
@@ -30,9 +29,6 @@ import {
   tmpDir,
   type ScratchDir,
 } from './lib/workload';
-
-/** Gossip and streaming between nodes (Cassandra's storage_port); only a cluster of several nodes uses it. */
-export const cassandraIntraNodePort = { name: 'intra-node', port: 7000 } as const;
 
 /**
  * nodetool with a small heap of its own: it would otherwise size its JVM by the server's
@@ -61,8 +57,7 @@ export class CassandraChart extends ProductStoreChart {
     const timeout = { timeoutSeconds: 30 };
 
     const main = componentContainer(component, {
-      env: [...envVars(component.env), envVar('CASSANDRA_SEEDS', { value: seed })],
-      extraPorts: [cassandraIntraNodePort],
+      env: envVars({ ...component.env, CASSANDRA_SEEDS: { value: seed } }),
       // Liveness: the JVM answers nodetool over local JMX (start-up may take minutes). Readiness: the
       // image's cqlsh-free check, as in compose: the node is Up/Normal and the superuser has
       // CASSANDRA_PASSWORD, so the services can log in.

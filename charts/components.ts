@@ -122,9 +122,13 @@ export const components: Component[] = [
     ports: [
       { name: 'cql', port: infrastructure.cassandra.port },
       { name: 'metrics', port: infrastructure.cassandra.metricsPort },
+      // Gossip and streaming between nodes (storage_port): only a cluster of several nodes uses it.
+      { name: 'intra-node', port: 7000 },
     ],
     env: {
       CASSANDRA_PASSWORD: secret('CASSANDRA_PASSWORD'),
+      // The node every node joins the ring through: itself in compose; the cluster names its first pod.
+      CASSANDRA_SEEDS: { value: 'cassandra' },
       CASSANDRA_CLUSTER_NAME: config('CASSANDRA_CLUSTER_NAME', 'product-store'),
       CASSANDRA_DC: config('CASSANDRA_DATACENTER', 'datacenter1'),
       MAX_HEAP_SIZE: config('CASSANDRA_MAX_HEAP_SIZE', '1G'),

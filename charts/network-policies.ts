@@ -21,7 +21,6 @@ import { parse } from 'yaml';
 import { kubernetesPrometheusTarget, scrapeJobs } from '../monitoring/prometheus/config';
 import { gatewayRoutes } from '../services/kit/src/topology';
 import { NAMESPACE, configDefaults, type Component } from './components';
-import { cassandraIntraNodePort } from './cassandra';
 import { rewrittenPaths } from './ingress';
 import { repoRoot } from './lib/config-files';
 import { ingressNginx } from './lib/ingress-nginx';
@@ -110,7 +109,7 @@ export const flows: readonly Flow[] = [
   ...scrapeFlows(),
   ...datasourceFlows(),
   ...publicFlows(),
-  { from: { component: 'cassandra' }, to: { component: 'cassandra' }, port: cassandraIntraNodePort.port, why: 'gossip between nodes' },
+  { from: { component: 'cassandra' }, to: { component: 'cassandra' }, port: clusterComponent('cassandra').ports.find((p) => p.name === 'intra-node')!.port, why: 'gossip between nodes' },
   { from: { component: 'alertmanager' }, to: { internet: true }, port: 443, why: 'Telegram Bot API' },
 ];
 
