@@ -4,6 +4,7 @@
  * is down, slow or failing becomes a 503 problem for the client, never a hang or a 500.
  */
 import { Agent, request } from 'node:http';
+import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { problems } from './errors';
 import type { Logger } from './logger';
 import { currentRequest } from './request-context';
@@ -21,7 +22,10 @@ export interface ServiceClient {
 
 export function createServiceClient(options: { name: string; baseUrl: string; timeoutMs: number; log: Logger }): ServiceClient {
   const base = new URL(options.baseUrl);
-  const agent = new Agent({ keepAlive: true, keepAliveMsecs: 1000, maxSockets: 64, maxFreeSockets: 16, timeout: 60_000 });
+  const secure = base.protocol === 'https:';
+  const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 64, maxFreeSockets: 16, timeout: 60_000 };
+  const agent = secure ? new HttpsAgent(agentOptions) : new Agent(agentOptions);
+  const send = secure ? httpsRequest : request;
   const unavailable = (why: string) => {
     options.log.warn('dependency unavailable', { dependency: options.name, reason: why });
     return problems.unavailable(`${options.name} is unavailable; try again shortly.`, 'DEPENDENCY_UNAVAILABLE');
@@ -37,7 +41,7 @@ export function createServiceClient(options: { name: string; baseUrl: string; ti
         headers['Content-Type'] = 'application/json';
         headers['Content-Length'] = String(payload.length);
       }
-      const req = request(
+      const req = send(
         { protocol: base.protocol, hostname: base.hostname, port: base.port, path, method, headers, agent, signal: AbortSignal.timeout(options.timeoutMs) },
         (res) => {
           const chunks: Buffer[] = [];
