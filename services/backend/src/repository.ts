@@ -3,7 +3,7 @@
  * conditional batch on the product's partition: the new stock and the ledger line change together or
  * not at all, so stock never goes below zero and a reservation never applies twice.
  */
-import { conditional, consistency, idempotent, types, type Client } from '@product-store/kit';
+import { conditional, consistency, idempotent, problems, types, type Client } from '@product-store/kit';
 import type { CatalogEntry } from './catalog';
 
 const Uuid = types.Uuid;
@@ -12,8 +12,28 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 export type ReserveOutcome = 'reserved' | 'already_reserved' | 'released_before' | 'short';
 export type ReleaseOutcome = 'released' | 'already_released' | 'unknown';
 
-/** Contended conditional updates are retried until this deadline; past it the caller gets an error. */
-const CAS_DEADLINE_MS = 15_000;
+export interface StockLimits {
+  /**
+   * A stock change (its wait in the queue included) that has not finished by then is abandoned with a
+   * 503: keep it below the callers' timeout (SERVICE_CALL_TIMEOUT_MS), so no work goes on for a
+   * caller that has given up. @default 2500 ms
+   */
+  operationDeadlineMs: number;
+  /** Stock changes of one product waiting in this process; more are refused at once with a 503. @default 500 */
+  maxQueuedPerProduct: number;
+}
+
+export const defaultStockLimits: StockLimits = { operationDeadlineMs: 2500, maxQueuedPerProduct: 500 };
+
+export const STOCK_DEADLINE_VARIABLE = 'STOCK_OPERATION_DEADLINE_MS';
+
+/** backend's own setting: how long one stock change may take (below the callers' timeout). */
+export function stockLimits(env: Readonly<Record<string, string | undefined>>): StockLimits {
+  const deadline = env[STOCK_DEADLINE_VARIABLE];
+  return { ...defaultStockLimits, ...(deadline ? { operationDeadlineMs: Number(deadline) } : {}) };
+}
+
+const stockBusy = () => problems.unavailable('This product is in very high demand; try again shortly.', 'STOCK_BUSY');
 
 function rowToEntry(row: types.Row): CatalogEntry {
   return {
@@ -36,15 +56,27 @@ function isUnknownOutcome(err: unknown): boolean {
   return (e?.name === 'ResponseError' && (e.code === 0x1100 || e.code === 0x1200)) || e?.name === 'OperationTimedOutError';
 }
 
-/** Serializes stock changes of one product within this process; the conditional updates stay the guard. */
+/**
+ * Serializes stock changes of one product within this process (the conditional updates stay the
+ * guard across replicas), with a bounded line: past `limit` waiting, a change is refused at once.
+ */
 class KeyedQueue {
   private tails = new Map<string, Promise<unknown>>();
+  private waiting = new Map<string, number>();
+  constructor(private readonly limit: number) {}
+
   run<T>(key: string, work: () => Promise<T>): Promise<T> {
+    const queued = this.waiting.get(key) ?? 0;
+    if (queued >= this.limit) return Promise.reject(stockBusy());
+    this.waiting.set(key, queued + 1);
     const previous = this.tails.get(key) ?? Promise.resolve();
     const result = previous.then(work, work);
     const tail = result.catch(() => undefined);
     this.tails.set(key, tail);
     void tail.then(() => {
+      const left = (this.waiting.get(key) ?? 1) - 1;
+      if (left > 0) this.waiting.set(key, left);
+      else this.waiting.delete(key);
       if (this.tails.get(key) === tail) this.tails.delete(key);
     });
     return result;
@@ -52,9 +84,14 @@ class KeyedQueue {
 }
 
 export class ProductRepository {
-  private readonly queue = new KeyedQueue();
+  private readonly queue: KeyedQueue;
 
-  constructor(private readonly db: Client) {}
+  constructor(
+    private readonly db: Client,
+    private readonly limits: StockLimits = defaultStockLimits,
+  ) {
+    this.queue = new KeyedQueue(limits.maxQueuedPerProduct);
+  }
 
   async get(id: string): Promise<CatalogEntry | undefined> {
     const rs = await this.db.execute(`SELECT ${catalogColumns} FROM products WHERE id = ?`, [Uuid.fromString(id)], idempotent);
@@ -121,8 +158,9 @@ export class ProductRepository {
 
   /** Sets the stock to an absolute value (an admin restock) with a compare-and-set loop. */
   setStock(id: string, stock: number): Promise<void> {
+    const deadline = Date.now() + this.limits.operationDeadlineMs;
     return this.queue.run(id, () =>
-      this.compareAndSet(id, async (current) => {
+      this.compareAndSet(id, deadline, async (current) => {
         const rs = await this.db.execute(
           'UPDATE product_stock SET stock = ? WHERE product_id = ? IF stock = ?',
           [stock, Uuid.fromString(id), current],
@@ -137,9 +175,11 @@ export class ProductRepository {
   reserve(productId: string, reservationId: string, quantity: number): Promise<ReserveOutcome> {
     const pid = Uuid.fromString(productId);
     const rid = Uuid.fromString(reservationId);
+    const deadline = Date.now() + this.limits.operationDeadlineMs;
     return this.queue.run(productId, () =>
       this.compareAndSet<ReserveOutcome>(
         productId,
+        deadline,
         async (current) => {
           if (current === null || current < quantity) {
             const line = await this.ledgerLine(pid, rid);
@@ -174,7 +214,9 @@ export class ProductRepository {
   release(productId: string, reservationId: string): Promise<ReleaseOutcome> {
     const pid = Uuid.fromString(productId);
     const rid = Uuid.fromString(reservationId);
+    const deadline = Date.now() + this.limits.operationDeadlineMs;
     return this.queue.run(productId, async () => {
+      if (Date.now() > deadline) throw stockBusy();
       let line = await this.ledgerLine(pid, rid);
       if (!line) {
         // Nothing held: leave a released marker so a late reserve of this id is refused, not applied.
@@ -191,6 +233,7 @@ export class ProductRepository {
       const held = line;
       return this.compareAndSet<ReleaseOutcome>(
         productId,
+        deadline,
         async (current) => {
           const rs = await this.db.batch(
             [
@@ -234,10 +277,11 @@ export class ProductRepository {
    */
   private async compareAndSet<T>(
     productId: string,
+    deadline: number,
     attempt: (current: number | null) => Promise<{ done: true; value: T } | { done: false; current: number | null }>,
     settle?: () => Promise<T | undefined>,
   ): Promise<T> {
-    const deadline = Date.now() + CAS_DEADLINE_MS;
+    if (Date.now() > deadline) throw stockBusy();
     let current = await this.currentStock(productId);
     for (let round = 0; ; round++) {
       try {
@@ -250,7 +294,7 @@ export class ProductRepository {
         if (settled !== undefined) return settled;
         current = await this.currentStock(productId);
       }
-      if (Date.now() > deadline) throw Object.assign(new Error('stock update contended past its deadline'), { name: 'OperationTimedOutError' });
+      if (Date.now() > deadline) throw stockBusy();
       if (round > 0) await sleep(Math.min(50, 2 ** round) * Math.random());
     }
   }

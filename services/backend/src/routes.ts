@@ -14,11 +14,11 @@ import {
   toProduct,
   type CatalogEntry,
 } from './catalog';
-import { ProductRepository } from './repository';
+import { ProductRepository, stockLimits } from './repository';
 import { releaseAll, reserveAll } from './stock';
 
-export function productRoutes({ db, auth, metrics }: ServiceDeps): Router {
-  const repo = new ProductRepository(db);
+export function productRoutes({ db, auth, metrics, config }: ServiceDeps): Router {
+  const repo = new ProductRepository(db, stockLimits(config.env));
   const router = new Router();
   const reservations = metrics.counter('stock_reservations_total', 'Stock reservations by outcome', ['outcome'] as const);
 

@@ -5,7 +5,8 @@ import type { RunningService } from '@product-store/kit';
 import { backend } from '../src/service';
 
 let service: RunningService;
-const env = testEnv();
+// Called directly with 100 concurrent reservations of one product, not through a caller's 3 s timeout.
+const env = testEnv({ STOCK_OPERATION_DEADLINE_MS: '20000' });
 const admin = tokenFor('admin');
 
 test.before(async () => {
@@ -128,4 +129,23 @@ test('invalid reservations are 400', async (t) => {
     t.is(res.status, 400, JSON.stringify(body));
   }
   t.is(await stockOf(id), 3);
+});
+
+test('a stock change that cannot finish before its deadline is a 503, and stock stays consistent', async (t) => {
+  const hurried = await startTestService(backend, { ...env, PORT: '0', STOCK_OPERATION_DEADLINE_MS: '100' });
+  try {
+    const res = await call(hurried.url, '/products', { method: 'POST', token: admin, body: { name: 'Hot', price_cents: 1, category: 'c', stock: 1000 } });
+    const id = res.body.id as string;
+    const results = await Promise.all(
+      Array.from({ length: 60 }, () => call(hurried.url, '/internal/reservations', { method: 'POST', body: { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 1 }] } })),
+    );
+    const reserved = results.filter((r) => r.status === 200).length;
+    const busy = results.filter((r) => r.status === 503);
+    t.true(busy.length > 0, 'some waited too long in line');
+    t.true(busy.every((r) => r.body.code === 'STOCK_BUSY'));
+    t.is(reserved + busy.length, 60);
+    t.is((await call(hurried.url, `/products/${id}`)).body.stock, 1000 - reserved);
+  } finally {
+    await hurried.stop();
+  }
 });

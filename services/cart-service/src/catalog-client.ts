@@ -1,5 +1,5 @@
 /** What cart-service asks of `backend`: current names, prices and currencies of products. */
-import { createServiceClient, type ServiceDeps } from '@product-store/kit';
+import { createServiceClient, problems, type ServiceDeps } from '@product-store/kit';
 import type { CatalogProduct } from './cart';
 
 export interface CatalogClient {
@@ -13,7 +13,10 @@ export function createCatalogClient({ config, log, onStop }: ServiceDeps): Catal
     async lookup(productIds) {
       if (productIds.length === 0) return new Map();
       const res = await backend.call<{ items: CatalogProduct[] }>('POST', '/internal/products/lookup', { product_ids: productIds });
-      if (res.status !== 200) throw new Error(`backend lookup answered ${res.status}`);
+      if (res.status !== 200) {
+        log.error('unexpected answer from a dependency', { dependency: 'backend', status: res.status, body: res.body });
+        throw problems.unavailable('backend is unavailable; try again shortly.', 'DEPENDENCY_UNAVAILABLE');
+      }
       return new Map(res.body.items.map((p) => [p.id, p]));
     },
   };

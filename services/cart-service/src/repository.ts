@@ -47,13 +47,15 @@ export class CartRepository {
     return rs.wasApplied();
   }
 
-  /** Removes the given products' lines (checkout); repeating it changes nothing. */
+  /**
+   * Removes the given products' lines (checkout); repeating it changes nothing. Each delete is
+   * conditional like every other write to a line, so none of them can be shadowed by clock skew.
+   */
   async removeMany(userId: string, productIds: string[]): Promise<void> {
-    if (productIds.length === 0) return;
-    await this.db.execute('DELETE FROM cart_items WHERE user_id = ? AND product_id IN ?', [Uuid.fromString(userId), productIds.map((id) => Uuid.fromString(id))], idempotent);
+    await Promise.all(productIds.map((id) => this.remove(userId, id)));
   }
 
   async clear(userId: string): Promise<void> {
-    await this.db.execute('DELETE FROM cart_items WHERE user_id = ?', [Uuid.fromString(userId)], idempotent);
+    await this.removeMany(userId, (await this.lines(userId)).map((l) => l.product_id));
   }
 }

@@ -15,11 +15,13 @@
 import { problems, types, type Logger, type Metrics } from '@product-store/kit';
 import type { Dependencies } from './clients';
 import { priceLines, requestFingerprint, type Order } from './orders';
-import type { Checkout, IdempotencyRecord, OrderRepository } from './repository';
+import type { Checkout, IdempotencyRecord, OrderRepository, PendingWork } from './repository';
 
 export interface CheckoutSettings {
   /** A checkout still `reserving` after this long is failed by recovery, and its stock released. */
   checkoutTimeoutMs: number;
+  /** How far back recovery looks for unfinished work. */
+  recoveryWindowHours: number;
   /** How long a duplicate request waits for the first one's response before answering 409. */
   idempotencyWaitMs: number;
 }
@@ -69,21 +71,36 @@ export class Checkouts {
     if (first.request_hash !== fingerprint) {
       throw problems.unprocessable('IDEMPOTENCY_KEY_REUSED', 'This Idempotency-Key was used with a different request body.');
     }
+    const inProgress = () => problems.conflict('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed; retry shortly.');
     const deadline = Date.now() + this.settings.idempotencyWaitMs;
     let record: IdempotencyRecord | undefined = first;
-    while (!record?.response) {
-      if (!record || Date.now() > deadline) {
-        throw problems.conflict('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed; retry shortly.');
+    for (let wait = 100; !record?.response; wait = Math.min(wait * 2, 800)) {
+      if (!record) throw inProgress();
+      if (Date.now() > deadline) {
+        await this.freeIfAbandoned(userId, key, record);
+        throw inProgress();
       }
-      await sleep(100);
-      record = await this.repo.idempotencyRecord(userId, key);
+      await sleep(wait);
+      // Quorum reads see a committed response; serial reads would compete with the write they wait for.
+      record = await this.repo.idempotencyRecord(userId, key, false);
     }
     return record.response;
   }
 
+  /**
+   * A key claimed long ago by a request that never started its checkout (it died right after the
+   * claim) would answer 409 until it expires: free it, so the client's next retry runs.
+   */
+  private async freeIfAbandoned(userId: string, key: string, record: IdempotencyRecord): Promise<void> {
+    if (Date.now() - record.created_at.getTime() < 2 * this.settings.checkoutTimeoutMs) return;
+    if (await this.repo.checkout(record.order_id)) return;
+    await this.repo.releaseKey(userId, key, record.order_id);
+    this.log.warn('freed an Idempotency-Key whose request never started its checkout', { order_id: record.order_id });
+  }
+
   /** Records a final response for the key, so a repeated request gets it again. */
-  private async final(userId: string, key: string, outcome: Outcome): Promise<Outcome> {
-    await this.repo.recordResponse(userId, key, outcome.status, outcome.body);
+  private async final(userId: string, key: string, orderId: string, outcome: Outcome): Promise<Outcome> {
+    await this.repo.recordResponse(userId, key, orderId, outcome.status, outcome.body);
     return outcome;
   }
 
@@ -94,7 +111,7 @@ export class Checkouts {
       lines = await this.deps.cartLines(userId);
       if (lines.length === 0) {
         this.failures.inc({ reason: 'cart_empty' });
-        return this.final(userId, key, { status: 422, body: problems.unprocessable('CART_EMPTY', 'The cart is empty.').body() });
+        return await this.final(userId, key, orderId, { status: 422, body: problems.unprocessable('CART_EMPTY', 'The cart is empty.').body() });
       }
       await this.repo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: created, updated_at: created });
     } catch (err) {
@@ -109,7 +126,7 @@ export class Checkouts {
       reserved = await this.deps.reserve(orderId, lines);
     } catch (err) {
       this.failures.inc({ reason: 'dependency' });
-      await this.abandon({ order_id: orderId, user_id: userId, idempotency_key: key, lines });
+      await this.abandon({ order_id: orderId, user_id: userId, idempotency_key: key, lines, created_at: created });
       throw err;
     }
     if (!reserved.ok) {
@@ -121,10 +138,11 @@ export class Checkouts {
         throw problems.unavailable('The checkout took too long; try again.', 'CHECKOUT_TIMEOUT');
       }
       // backend took nothing: a short or missing line releases every line it had taken.
-      await this.repo.finishWork(orderId, 'checkout');
       this.failures.inc({ reason: 'out_of_stock' });
       const problem = problems.conflict('OUT_OF_STOCK', 'Some products in the cart do not have enough stock.', { product_ids: reserved.product_ids });
-      return this.final(userId, key, { status: 409, body: problem.body() });
+      const outcome = await this.final(userId, key, orderId, { status: 409, body: problem.body() });
+      await this.repo.finishWork({ order_id: orderId, kind: 'checkout', created_at: created });
+      return outcome;
     }
 
     const priced = priceLines(reserved.lines);
@@ -138,10 +156,10 @@ export class Checkouts {
     this.placed.inc();
     this.revenue.inc({ currency: order.currency }, order.total_cents);
     await this.repo.insertOrder(userId, order);
-    await this.final(userId, key, { status: 201, body: order });
+    await this.final(userId, key, orderId, { status: 201, body: order });
     try {
       await this.deps.removeFromCart(userId, productIds);
-      await this.repo.finishWork(orderId, 'checkout');
+      await this.repo.finishWork({ order_id: orderId, kind: 'checkout', created_at: created });
     } catch (err) {
       this.log.warn('removing ordered lines from the cart is left to recovery', { order_id: orderId, err: (err as Error).message });
     }
@@ -149,11 +167,11 @@ export class Checkouts {
   }
 
   /** The reservation's outcome is unknown: fail the checkout (if still ours), release, free the key. */
-  private async abandon(checkout: Pick<Checkout, 'order_id' | 'user_id' | 'idempotency_key' | 'lines'>): Promise<void> {
+  private async abandon(checkout: Pick<Checkout, 'order_id' | 'user_id' | 'idempotency_key' | 'lines' | 'created_at'>): Promise<void> {
     try {
       if (await this.repo.failCheckout(checkout.order_id)) {
         await this.deps.release(checkout.order_id, checkout.lines.map((l) => l.product_id));
-        await this.repo.finishWork(checkout.order_id, 'checkout');
+        await this.repo.finishWork({ order_id: checkout.order_id, kind: 'checkout', created_at: checkout.created_at });
       }
     } catch (err) {
       this.log.warn('releasing an abandoned checkout is left to recovery', { order_id: checkout.order_id, err: (err as Error).message });
@@ -167,12 +185,13 @@ export class Checkouts {
     const notCancellable = () => problems.conflict('ORDER_NOT_CANCELLABLE', 'This order is already cancelled.');
     if (order.status !== 'confirmed') throw notCancellable();
     // Recorded first, so a crash after the status change still gives the stock back.
-    await this.repo.addWork({ order_id: orderId, kind: 'cancel', user_id: userId, created_at: new Date() });
+    const work = { order_id: orderId, kind: 'cancel' as const, user_id: userId, created_at: new Date() };
+    await this.repo.addWork(work);
     if (!(await this.repo.cancelOrder(userId, orderId))) throw notCancellable();
     this.cancelled.inc();
     try {
       await this.deps.release(orderId, order.items.map((i) => i.product_id));
-      await this.repo.finishWork(orderId, 'cancel');
+      await this.repo.finishWork(work);
     } catch (err) {
       this.log.warn('giving stock back for a cancelled order is left to recovery', { order_id: orderId, err: (err as Error).message });
     }
@@ -182,14 +201,14 @@ export class Checkouts {
   /** One recovery pass over pending work older than the checkout timeout; returns how many it finished. */
   async recover(now = Date.now()): Promise<number> {
     let finished = 0;
-    for (const work of await this.repo.pendingWork()) {
+    for (const work of await this.repo.pendingWork(new Date(now), this.settings.recoveryWindowHours)) {
       if (now - work.created_at.getTime() < this.settings.checkoutTimeoutMs) continue;
       try {
-        if (work.kind === 'checkout') await this.recoverCheckout(work.order_id);
+        if (work.kind === 'checkout') await this.recoverCheckout(work);
         else {
           const order = await this.repo.order(work.user_id, work.order_id);
           if (order?.status === 'cancelled') await this.deps.release(order.id, order.items.map((i) => i.product_id));
-          await this.repo.finishWork(work.order_id, 'cancel');
+          await this.repo.finishWork(work);
         }
         finished++;
       } catch (err) {
@@ -199,12 +218,13 @@ export class Checkouts {
     return finished;
   }
 
-  private async recoverCheckout(orderId: string): Promise<void> {
+  private async recoverCheckout(work: PendingWork): Promise<void> {
+    const orderId = work.order_id;
     let checkout = await this.repo.checkout(orderId);
     if (checkout?.state === 'reserving' && !(await this.repo.failCheckout(orderId))) checkout = await this.repo.checkout(orderId);
     else if (checkout?.state === 'reserving') checkout = { ...checkout, state: 'failed' };
     if (!checkout) {
-      await this.repo.finishWork(orderId, 'checkout');
+      await this.repo.finishWork(work);
       return;
     }
     const productIds = checkout.lines.map((l) => l.product_id);
@@ -222,10 +242,10 @@ export class Checkouts {
         created_at: checkout.created_at.toISOString(),
       };
       await this.repo.insertOrder(checkout.user_id, order);
-      await this.repo.recordResponse(checkout.user_id, checkout.idempotency_key, 201, order);
+      await this.repo.recordResponse(checkout.user_id, checkout.idempotency_key, orderId, 201, order);
       await this.deps.removeFromCart(checkout.user_id, productIds);
       this.log.info('recovery finished a confirmed checkout', { order_id: orderId });
     }
-    await this.repo.finishWork(orderId, 'checkout');
+    await this.repo.finishWork(work);
   }
 }

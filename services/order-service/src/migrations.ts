@@ -7,17 +7,19 @@ export const migrations: Migration[] = [
     statements: [
       // A user's orders in one partition, newest first (ids are time-based UUIDs).
       `CREATE TABLE IF NOT EXISTS orders (
-        user_id uuid, id timeuuid, status text, items text, total_cents int, currency text,
+        user_id uuid, id timeuuid, status text, items text, total_cents bigint, currency text,
         created_at timestamp, updated_at timestamp,
         PRIMARY KEY (user_id, id)) WITH CLUSTERING ORDER BY (id DESC)`,
       // The checkout's own state; a conditional update of `state` decides between the request and recovery.
       `CREATE TABLE IF NOT EXISTS checkouts (
         order_id timeuuid PRIMARY KEY, user_id uuid, idempotency_key text, state text, lines text, items text,
-        total_cents int, currency text, created_at timestamp, updated_at timestamp)`,
+        total_cents bigint, currency text, created_at timestamp, updated_at timestamp)`,
       // Work not yet finished (a checkout under way, a cancellation's stock release): what recovery scans.
+      // One partition per hour of creation, so finished work (deleted rows) never piles up in the
+      // partitions recovery reads; tombstones go after 3 h (a row lives seconds unless recovery is down).
       `CREATE TABLE IF NOT EXISTS pending_work (
-        shard int, order_id timeuuid, kind text, user_id uuid, created_at timestamp,
-        PRIMARY KEY (shard, order_id, kind))`,
+        bucket int, order_id timeuuid, kind text, user_id uuid, created_at timestamp,
+        PRIMARY KEY (bucket, order_id, kind)) WITH gc_grace_seconds = 10800`,
       `CREATE TABLE IF NOT EXISTS idempotency_keys (
         user_id uuid, key text, request_hash text, order_id timeuuid, response_status int, response_body text, created_at timestamp,
         PRIMARY KEY ((user_id, key))) WITH default_time_to_live = 172800`,

@@ -59,11 +59,15 @@ export const orderSchema = z
   .meta({ id: 'Order' });
 export const orderPageSchema = pageSchema(orderSchema, 'OrderPage');
 
+/** Deeper bodies are never valid here; their fingerprint stops at this depth instead of recursing on. */
+const MAX_FINGERPRINT_DEPTH = 32;
+
 /** JSON with object keys sorted, so equal bodies have equal text. */
-function canonical(value: unknown): string {
-  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+function canonical(value: unknown, depth = 0): string {
+  if (depth > MAX_FINGERPRINT_DEPTH) return '"<too deep>"';
+  if (Array.isArray(value)) return `[${value.map((v) => canonical(v, depth + 1)).join(',')}]`;
   if (value && typeof value === 'object') {
-    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+    return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k], depth + 1)}`).join(',')}}`;
   }
   return JSON.stringify(value);
 }

@@ -3,7 +3,11 @@ import { conditional, idempotent, types, type Client } from '@product-store/kit'
 import type { CartLine, Order, OrderItem, OrderStatus } from './orders';
 
 const { Uuid, TimeUuid } = types;
-const SHARD = 0;
+
+/** pending_work's partition: the hour (UTC) the work was created, as YYYYMMDDHH. */
+export function workBucket(at: Date): number {
+  return Number(at.toISOString().slice(0, 13).replace(/[-T]/g, ''));
+}
 
 export type CheckoutState = 'reserving' | 'confirmed' | 'failed';
 export type WorkKind = 'checkout' | 'cancel';
@@ -24,6 +28,7 @@ export interface Checkout {
 export interface IdempotencyRecord {
   request_hash: string;
   order_id: string;
+  created_at: Date;
   response?: { status: number; body: unknown };
 }
 
@@ -34,12 +39,15 @@ export interface PendingWork {
   created_at: Date;
 }
 
+/** bigint columns come back as Longs; totals stay far below 2^53. */
+const asNumber = (value: number | types.Long): number => (typeof value === 'number' ? value : value.toNumber());
+
 function toOrder(row: types.Row): Order {
   return {
     id: row.get('id').toString(),
     status: row.get('status') as OrderStatus,
     items: JSON.parse(row.get('items')) as OrderItem[],
-    total_cents: row.get('total_cents'),
+    total_cents: asNumber(row.get('total_cents')),
     currency: row.get('currency'),
     created_at: (row.get('created_at') as Date).toISOString(),
   };
@@ -52,19 +60,22 @@ export class OrderRepository {
 
   // Idempotency keys
 
-  async idempotencyRecord(userId: string, key: string): Promise<IdempotencyRecord | undefined> {
+  /** The key's record; `serial` reads also see a conditional write still in progress. */
+  async idempotencyRecord(userId: string, key: string, serial = true): Promise<IdempotencyRecord | undefined> {
     const row = (
       await this.db.execute(
-        'SELECT request_hash, order_id, response_status, response_body FROM idempotency_keys WHERE user_id = ? AND key = ?',
+        'SELECT request_hash, order_id, response_status, response_body, created_at FROM idempotency_keys WHERE user_id = ? AND key = ?',
         [Uuid.fromString(userId), key],
-        { ...idempotent, consistency: types.consistencies.localSerial },
+        { ...idempotent, consistency: serial ? types.consistencies.localSerial : types.consistencies.localQuorum },
       )
     ).first();
-    if (!row) return undefined;
+    // A row without its claim (only a late response's cells) names no request: treat it as absent.
+    if (!row || row.get('order_id') === null || row.get('request_hash') === null) return undefined;
     const status: number | null = row.get('response_status');
     return {
       request_hash: row.get('request_hash'),
       order_id: row.get('order_id').toString(),
+      created_at: row.get('created_at') ?? new Date(0),
       response: status === null ? undefined : { status, body: JSON.parse(row.get('response_body')) },
     };
   }
@@ -79,11 +90,11 @@ export class OrderRepository {
     return rs.wasApplied();
   }
 
-  /** Records the final response once; a second writer changes nothing. */
-  async recordResponse(userId: string, key: string, status: number, body: unknown): Promise<void> {
+  /** Records the final response once, for the request that holds the key; anyone else changes nothing. */
+  async recordResponse(userId: string, key: string, orderId: string, status: number, body: unknown): Promise<void> {
     await this.db.execute(
-      'UPDATE idempotency_keys SET response_status = ?, response_body = ? WHERE user_id = ? AND key = ? IF response_status = null',
-      [status, JSON.stringify(body), Uuid.fromString(userId), key],
+      'UPDATE idempotency_keys SET response_status = ?, response_body = ? WHERE user_id = ? AND key = ? IF order_id = ? AND response_status = null',
+      [status, JSON.stringify(body), Uuid.fromString(userId), key, TimeUuid.fromString(orderId)],
       conditional,
     );
   }
@@ -99,20 +110,17 @@ export class OrderRepository {
 
   // Checkouts and pending work
 
+  /**
+   * Records the work first (so recovery finds it whatever happens next), then the checkout, written
+   * conditionally like every later change of its state: all writes of `state` go through Paxos.
+   */
   async startCheckout(checkout: Checkout): Promise<void> {
     const id = TimeUuid.fromString(checkout.order_id);
-    await this.db.batch(
-      [
-        {
-          query: 'INSERT INTO checkouts (order_id, user_id, idempotency_key, state, lines, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-          params: [id, Uuid.fromString(checkout.user_id), checkout.idempotency_key, checkout.state, JSON.stringify(checkout.lines), checkout.created_at, checkout.updated_at],
-        },
-        {
-          query: 'INSERT INTO pending_work (shard, order_id, kind, user_id, created_at) VALUES (?, ?, ?, ?, ?)',
-          params: [SHARD, id, 'checkout', Uuid.fromString(checkout.user_id), checkout.created_at],
-        },
-      ],
-      { ...idempotent, logged: true },
+    await this.addWork({ order_id: checkout.order_id, kind: 'checkout', user_id: checkout.user_id, created_at: checkout.created_at });
+    await this.db.execute(
+      'INSERT INTO checkouts (order_id, user_id, idempotency_key, state, lines, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS',
+      [id, Uuid.fromString(checkout.user_id), checkout.idempotency_key, checkout.state, JSON.stringify(checkout.lines), checkout.created_at, checkout.updated_at],
+      conditional,
     );
   }
 
@@ -133,7 +141,7 @@ export class OrderRepository {
       state: row.get('state'),
       lines: JSON.parse(row.get('lines')),
       items: items ? JSON.parse(items) : undefined,
-      total_cents: row.get('total_cents') ?? undefined,
+      total_cents: row.get('total_cents') === null ? undefined : asNumber(row.get('total_cents')),
       currency: row.get('currency') ?? undefined,
       created_at: row.get('created_at'),
       updated_at: row.get('updated_at'),
@@ -162,19 +170,35 @@ export class OrderRepository {
 
   async addWork(work: PendingWork): Promise<void> {
     await this.db.execute(
-      'INSERT INTO pending_work (shard, order_id, kind, user_id, created_at) VALUES (?, ?, ?, ?, ?)',
-      [SHARD, TimeUuid.fromString(work.order_id), work.kind, Uuid.fromString(work.user_id), work.created_at],
+      'INSERT INTO pending_work (bucket, order_id, kind, user_id, created_at) VALUES (?, ?, ?, ?, ?)',
+      [workBucket(work.created_at), TimeUuid.fromString(work.order_id), work.kind, Uuid.fromString(work.user_id), work.created_at],
       idempotent,
     );
   }
 
-  async finishWork(orderId: string, kind: WorkKind): Promise<void> {
-    await this.db.execute('DELETE FROM pending_work WHERE shard = ? AND order_id = ? AND kind = ?', [SHARD, TimeUuid.fromString(orderId), kind], idempotent);
+  async finishWork(work: Pick<PendingWork, 'order_id' | 'kind' | 'created_at'>): Promise<void> {
+    await this.db.execute(
+      'DELETE FROM pending_work WHERE bucket = ? AND order_id = ? AND kind = ?',
+      [workBucket(work.created_at), TimeUuid.fromString(work.order_id), work.kind],
+      idempotent,
+    );
   }
 
-  async pendingWork(): Promise<PendingWork[]> {
-    const rs = await this.db.execute('SELECT order_id, kind, user_id, created_at FROM pending_work WHERE shard = ?', [SHARD], { ...idempotent, fetchSize: 500 });
-    return rs.rows.map((r) => ({ order_id: r.get('order_id').toString(), kind: r.get('kind'), user_id: r.get('user_id').toString(), created_at: r.get('created_at') }));
+  /** Unfinished work created within the last `hours`, every page of it. */
+  async pendingWork(now: Date, hours: number): Promise<PendingWork[]> {
+    const found: PendingWork[] = [];
+    for (let h = hours; h >= 0; h--) {
+      const bucket = workBucket(new Date(now.getTime() - h * 3_600_000));
+      let pageState: string | undefined;
+      do {
+        const rs = await this.db.execute('SELECT order_id, kind, user_id, created_at FROM pending_work WHERE bucket = ?', [bucket], { ...idempotent, fetchSize: 500, pageState });
+        for (const row of rs.rows) {
+          found.push({ order_id: row.get('order_id').toString(), kind: row.get('kind'), user_id: row.get('user_id').toString(), created_at: row.get('created_at') });
+        }
+        pageState = rs.pageState ?? undefined;
+      } while (pageState);
+    }
+    return found;
   }
 
   // Orders

@@ -12,6 +12,13 @@ export const orderSettings = {
   IDEMPOTENCY_WAIT_MS: 5_000,
 };
 
+/** How far back recovery looks for unfinished work; older work means recovery was down for days. */
+const RECOVERY_WINDOW_HOURS = { name: 'CHECKOUT_RECOVERY_WINDOW_HOURS', default: 48, min: 1, max: 720 } as const;
+
+function windowHours(env: Readonly<Record<string, string | undefined>>): number {
+  return env[RECOVERY_WINDOW_HOURS.name] ? Number(env[RECOVERY_WINDOW_HOURS.name]) : RECOVERY_WINDOW_HOURS.default;
+}
+
 function setting(env: Readonly<Record<string, string | undefined>>, name: keyof typeof orderSettings): number {
   return env[name] ? Number(env[name]) : orderSettings[name];
 }
@@ -19,17 +26,25 @@ function setting(env: Readonly<Record<string, string | undefined>>, name: keyof 
 export const orderService: ServiceDefinition = {
   name: 'order-service',
   migrations,
-  checkConfig: ({ env }) =>
-    (Object.keys(orderSettings) as Array<keyof typeof orderSettings>)
+  checkConfig: ({ env }) => [
+    ...(Object.keys(orderSettings) as Array<keyof typeof orderSettings>)
       .filter((name) => !(Number.isInteger(setting(env, name)) && setting(env, name) >= 100 && setting(env, name) <= 3_600_000))
       .map((name) => `${name} must be an integer number of milliseconds from 100 to 3600000 (got "${env[name]}")`),
+    ...(Number.isInteger(windowHours(env)) && windowHours(env) >= RECOVERY_WINDOW_HOURS.min && windowHours(env) <= RECOVERY_WINDOW_HOURS.max
+      ? []
+      : [`${RECOVERY_WINDOW_HOURS.name} must be an integer from ${RECOVERY_WINDOW_HOURS.min} to ${RECOVERY_WINDOW_HOURS.max} (got "${env[RECOVERY_WINDOW_HOURS.name]}")`]),
+  ],
   routes: (deps) => {
     const { env } = deps.config;
     const repo = new OrderRepository(deps.db);
     const checkouts = new Checkouts(
       repo,
       createDependencies(deps),
-      { checkoutTimeoutMs: setting(env, 'CHECKOUT_TIMEOUT_MS'), idempotencyWaitMs: setting(env, 'IDEMPOTENCY_WAIT_MS') },
+      {
+        checkoutTimeoutMs: setting(env, 'CHECKOUT_TIMEOUT_MS'),
+        idempotencyWaitMs: setting(env, 'IDEMPOTENCY_WAIT_MS'),
+        recoveryWindowHours: windowHours(env),
+      },
       deps.log,
       deps.metrics,
     );

@@ -169,3 +169,22 @@ test('every order endpoint needs a valid token', async (t) => {
     }
   }
 });
+
+test('a deeply nested body is a 400, not a crash', async (t) => {
+  const user = tokenFor('customer');
+  const depth = 30_000;
+  const res = await s.orders('/orders', { method: 'POST', token: user, headers: { 'Idempotency-Key': randomUUID() }, rawBody: `${'['.repeat(depth)}${']'.repeat(depth)}` });
+  t.is(res.status, 400);
+  t.is(res.body.code, 'VALIDATION_FAILED');
+});
+
+test('totals beyond 32 bits are kept exactly', async (t) => {
+  const user = tokenFor('customer');
+  const gold = await s.product(10, 1_000_000_000, 'Gold bar');
+  await s.fill(user, [[gold, 3]]);
+  const res = await s.checkout(user);
+  t.is(res.status, 201);
+  t.is(res.body.total_cents, 3_000_000_000);
+  t.is((await s.orders(`/orders/${res.body.id}`, { token: user })).body.total_cents, 3_000_000_000);
+  t.is((await s.orders('/orders', { token: user })).body.items[0].total_cents, 3_000_000_000);
+});

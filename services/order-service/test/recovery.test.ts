@@ -32,7 +32,7 @@ test.before(async () => {
   const serviceDeps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config), onStop: () => undefined };
   repo = new OrderRepository(db);
   deps = createDependencies(serviceDeps);
-  checkouts = new Checkouts(repo, deps, { checkoutTimeoutMs: TIMEOUT_MS, idempotencyWaitMs: 300 }, log, metrics);
+  checkouts = new Checkouts(repo, deps, { checkoutTimeoutMs: TIMEOUT_MS, idempotencyWaitMs: 300, recoveryWindowHours: 48 }, log, metrics);
 });
 test.after.always(async () => {
   await db?.shutdown();
@@ -147,4 +147,24 @@ test.serial('a cancellation whose status change never happened leaves the order 
   await checkouts.recover(later());
   t.is(await s.stockOf(beans), 9);
   t.is((await s.orders(`/orders/${order.id}`, { token: user })).body.status, 'confirmed');
+});
+
+test.serial('a key whose request died right after claiming it is freed once it is stale', async (t) => {
+  const userId = randomUUID();
+  const user = tokenFor('customer', userId);
+  const beans = await s.product(5);
+  await s.fill(user, [[beans, 1]]);
+  const key = randomUUID();
+  // The claim of a request that never got further, long enough ago.
+  await db.execute(
+    'INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?)',
+    [types.Uuid.fromString(userId), key, requestFingerprint(undefined), types.TimeUuid.now(), new Date(Date.now() - 3 * TIMEOUT_MS)],
+    { prepare: true },
+  );
+  const stuck = await s.checkout(user, key);
+  t.is(stuck.status, 409);
+  t.is(stuck.body.code, 'IDEMPOTENCY_IN_PROGRESS');
+  const retry = await s.checkout(user, key);
+  t.is(retry.status, 201, 'the retry runs');
+  t.is(await s.stockOf(beans), 4);
 });
