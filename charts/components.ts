@@ -84,6 +84,7 @@ function serviceEnv(name: ServiceName): Record<string, EnvSource> {
     CASSANDRA_PASSWORD: secret('CASSANDRA_PASSWORD'),
     CASSANDRA_REPLICATION_FACTOR: config('CASSANDRA_REPLICATION_FACTOR', '1'),
     JWT_SECRET_KEY: secret('JWT_SECRET_KEY'),
+    INTERNAL_API_TOKEN: secret('INTERNAL_API_TOKEN'),
     JWT_ALGORITHM: config('JWT_ALGORITHM', 'HS256'),
     JWT_EXPIRATION_MINUTES: config('JWT_EXPIRATION_MINUTES', '30'),
     OTEL_EXPORTER_OTLP_ENDPOINT: { value: `http://jaeger:${infrastructure.jaeger.otlpHttpPort}` },

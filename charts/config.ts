@@ -9,6 +9,7 @@
  *     --from-literal=ADMIN_PASSWORD="$(openssl rand -base64 18)" \
  *     --from-literal=CASSANDRA_PASSWORD="$(openssl rand -base64 24)" \
  *     --from-literal=GRAFANA_ADMIN_PASSWORD="$(openssl rand -base64 18)" \
+ *     --from-literal=INTERNAL_API_TOKEN="$(openssl rand -hex 32)" \
  *     --from-literal=JWT_SECRET_KEY="$(openssl rand -base64 48)" \
  *     --from-literal=TELEGRAM_BOT_TOKEN='<bot id>:<token from @BotFather>' \
  *     --from-literal=TELEGRAM_CHAT_ID='<chat id, e.g. -1001234567890>'

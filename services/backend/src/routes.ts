@@ -73,14 +73,14 @@ export function productRoutes({ db, auth, metrics, config }: ServiceDeps): Route
   });
 
   // Internal: for the other services only. The gateway never routes /internal/.
-  router.post('/internal/products/lookup', async (ctx) => {
+  router.post('/internal/products/lookup', auth.requireInternal, async (ctx) => {
     const { product_ids } = await readJson(ctx, lookupSchema);
     const ids = [...new Set(product_ids.map((id) => id.toLowerCase()))];
     const entries = (await Promise.all(ids.map((id) => repo.get(id)))).filter((e): e is CatalogEntry => e !== undefined);
     ctx.body = { items: await withStock(entries) };
   });
 
-  router.post('/internal/reservations', async (ctx) => {
+  router.post('/internal/reservations', auth.requireInternal, async (ctx) => {
     const request = await readJson(ctx, reserveSchema);
     const reservationId = request.reservation_id.toLowerCase();
     const lines = request.lines.map((l) => ({ product_id: l.product_id.toLowerCase(), quantity: l.quantity }));
@@ -99,7 +99,7 @@ export function productRoutes({ db, auth, metrics, config }: ServiceDeps): Route
     throw problems.conflict('OUT_OF_STOCK', 'Some products do not have enough stock.', { product_ids: result.product_ids });
   });
 
-  router.post('/internal/reservations/:id/release', async (ctx) => {
+  router.post('/internal/reservations/:id/release', auth.requireInternal, async (ctx) => {
     const reservationId = pathId(ctx.params.id, 'reservation');
     const request = await readJson(ctx, releaseSchema);
     const lines = await releaseAll(repo, reservationId, request.product_ids.map((id) => id.toLowerCase()));

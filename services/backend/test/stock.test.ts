@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { call, dropKeyspace, startTestService, testEnv, tokenFor } from '@product-store/kit/testing';
+import { call, dropKeyspace, internalHeaders, startTestService, testEnv, tokenFor } from '@product-store/kit/testing';
 import type { RunningService } from '@product-store/kit';
 import { backend } from '../src/service';
 
@@ -23,9 +23,9 @@ async function product(stock: number, price_cents = 500) {
 }
 const stockOf = async (id: string) => (await call(service.url, `/products/${id}`)).body.stock as number;
 const reserve = (reservation_id: string, lines: Array<{ product_id: string; quantity: number }>) =>
-  call(service.url, '/internal/reservations', { method: 'POST', body: { reservation_id, lines } });
+  call(service.url, '/internal/reservations', { method: 'POST', body: { reservation_id, lines }, headers: internalHeaders });
 const release = (reservationId: string, product_ids: string[]) =>
-  call(service.url, `/internal/reservations/${reservationId}/release`, { method: 'POST', body: { product_ids } });
+  call(service.url, `/internal/reservations/${reservationId}/release`, { method: 'POST', body: { product_ids }, headers: internalHeaders });
 
 test('100 concurrent single-unit reservations of a stock of 20: exactly 20 succeed, stock ends at 0', async (t) => {
   const id = await product(20);
@@ -125,7 +125,7 @@ test('invalid reservations are 400', async (t) => {
     { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 1, price_cents: 1 }] },
   ];
   for (const body of bad) {
-    const res = await call(service.url, '/internal/reservations', { method: 'POST', body });
+    const res = await call(service.url, '/internal/reservations', { method: 'POST', body, headers: internalHeaders });
     t.is(res.status, 400, JSON.stringify(body));
   }
   t.is(await stockOf(id), 3);
@@ -137,7 +137,7 @@ test('a stock change that cannot finish before its deadline is a 503, and stock 
     const res = await call(hurried.url, '/products', { method: 'POST', token: admin, body: { name: 'Hot', price_cents: 1, category: 'c', stock: 1000 } });
     const id = res.body.id as string;
     const results = await Promise.all(
-      Array.from({ length: 60 }, () => call(hurried.url, '/internal/reservations', { method: 'POST', body: { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 1 }] } })),
+      Array.from({ length: 60 }, () => call(hurried.url, '/internal/reservations', { method: 'POST', body: { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 1 }] }, headers: internalHeaders })),
     );
     const reserved = results.filter((r) => r.status === 200).length;
     const busy = results.filter((r) => r.status === 503);
@@ -148,4 +148,13 @@ test('a stock change that cannot finish before its deadline is a 503, and stock 
   } finally {
     await hurried.stop();
   }
+});
+
+test('the stock endpoints are for the services only: 401 without the internal token', async (t) => {
+  const id = await product(3);
+  const res = await call(service.url, '/internal/reservations', { method: 'POST', body: { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 1 }] } });
+  t.is(res.status, 401);
+  t.is(res.body.code, 'INTERNAL_TOKEN_REQUIRED');
+  t.is((await call(service.url, `/internal/reservations/${randomUUID()}/release`, { method: 'POST', body: { product_ids: [id] }, token: admin })).status, 401);
+  t.is(await stockOf(id), 3);
 });

@@ -7,7 +7,7 @@ export interface CatalogClient {
 }
 
 export function createCatalogClient({ config, log, onStop }: ServiceDeps): CatalogClient {
-  const backend = createServiceClient({ name: 'backend', baseUrl: config.serviceUrls.backend, timeoutMs: config.serviceCallTimeoutMs, log });
+  const backend = createServiceClient({ name: 'backend', baseUrl: config.serviceUrls.backend, timeoutMs: config.serviceCallTimeoutMs, log, internalToken: config.internalToken });
   onStop(() => backend.close());
   return {
     async lookup(productIds) {

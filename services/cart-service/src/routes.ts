@@ -76,11 +76,11 @@ export function cartRoutes(deps: ServiceDeps): Router {
   });
 
   // Internal: for order-service only. The gateway never routes /internal/.
-  router.get('/internal/carts/:user_id', async (ctx) => {
+  router.get('/internal/carts/:user_id', auth.requireInternal, async (ctx) => {
     ctx.body = { lines: await carts.lines(pathId(ctx.params.user_id, 'user')) };
   });
 
-  router.post('/internal/carts/:user_id/remove', async (ctx) => {
+  router.post('/internal/carts/:user_id/remove', auth.requireInternal, async (ctx) => {
     const userId = pathId(ctx.params.user_id, 'user');
     const { product_ids } = await readJson(ctx, removeSchema);
     await carts.removeMany(userId, product_ids.map((id) => id.toLowerCase()));

@@ -2,7 +2,7 @@
  * JWT issuing and verification. The key object is built once; verification pins the algorithm and
  * checks issuer, audience and expiry, so `alg: none`, foreign signatures and stale tokens are 401.
  */
-import { createSecretKey, randomUUID, type KeyObject } from 'node:crypto';
+import { createHash, createSecretKey, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Middleware } from 'koa';
 import jwt from 'jsonwebtoken';
 import type { Config } from './config';
@@ -32,11 +32,18 @@ export interface Auth {
   requireUser: Middleware;
   /** Signed in with the admin role. */
   requireAdmin: Middleware;
+  /** Another service of the stack: the shared INTERNAL_API_TOKEN in X-Internal-Token. */
+  requireInternal: Middleware;
 }
+
+export const INTERNAL_TOKEN_HEADER = 'X-Internal-Token';
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
-export function createAuth(config: Pick<Config, 'jwt'>): Auth {
+const digest = (value: string) => createHash('sha256').update(value).digest();
+
+export function createAuth(config: Pick<Config, 'jwt' | 'internalToken'>): Auth {
+  const internalDigest = digest(config.internalToken);
   const key: KeyObject = createSecretKey(Buffer.from(config.jwt.secret, 'utf8'));
   const { algorithm, expirationMinutes } = config.jwt;
   const expiresIn = expirationMinutes * 60;
@@ -71,6 +78,14 @@ export function createAuth(config: Pick<Config, 'jwt'>): Auth {
     await next();
   };
 
+  const requireInternal: Middleware = async (ctx, next) => {
+    // Compared as digests: constant time, whatever the length sent.
+    if (!timingSafeEqual(digest(ctx.get(INTERNAL_TOKEN_HEADER)), internalDigest)) {
+      throw problems.unauthorized('Internal endpoints are for the services of the stack.').withCode('INTERNAL_TOKEN_REQUIRED');
+    }
+    await next();
+  };
+
   return {
     issue: ({ id, role }) => ({
       access_token: jwt.sign({ role }, key, { algorithm, subject: id, issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE, expiresIn, jwtid: randomUUID() }),
@@ -80,5 +95,6 @@ export function createAuth(config: Pick<Config, 'jwt'>): Auth {
     verify,
     requireUser,
     requireAdmin,
+    requireInternal,
   };
 }

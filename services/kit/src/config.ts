@@ -29,6 +29,8 @@ export interface Config {
     algorithm: 'HS256' | 'HS384' | 'HS512';
     expirationMinutes: number;
   };
+  /** Shared by the services: their calls to each other's internal endpoints carry it. */
+  internalToken: string;
   shutdownTimeoutMs: number;
   serviceUrls: { backend: string; cartService: string };
   serviceCallTimeoutMs: number;
@@ -46,6 +48,8 @@ export interface VariableSpec {
 
 /** The development secret; a service in production refuses it like any other weak one. */
 export const DEVELOPMENT_JWT_SECRET = 'development-only-secret-change-me-0123456789';
+/** The development token for calls between services; a service in production refuses it. */
+export const DEVELOPMENT_INTERNAL_TOKEN = 'development-only-internal-token-0123456789';
 /** The example value printed in the operator's guide: refused in production. */
 const GUIDE_EXAMPLE_JWT_SECRET = 'SuperSecretProductionJWTKey123456789';
 export const MIN_JWT_SECRET_BYTES = 32;
@@ -65,6 +69,7 @@ export const variables: readonly VariableSpec[] = [
   { name: 'CASSANDRA_REPLICATION_FACTOR', default: '1', description: 'replication factor the keyspace is created with' },
   { name: 'CASSANDRA_REQUEST_TIMEOUT_MS', default: '2000', description: 'client-side timeout per query' },
   { name: 'JWT_SECRET_KEY', description: 'HMAC key for tokens, at least 32 bytes (`openssl rand -base64 48`); required in production', secret: true },
+  { name: 'INTERNAL_API_TOKEN', description: 'shared by the services for their internal endpoints, at least 32 bytes (`openssl rand -hex 32`); required in production', secret: true },
   { name: 'JWT_ALGORITHM', default: 'HS256', description: '`HS256`, `HS384` or `HS512`' },
   { name: 'JWT_EXPIRATION_MINUTES', default: '30', description: 'token lifetime' },
   { name: 'BACKEND_URL', default: 'http://127.0.0.1:8000', description: 'where cart-service and order-service reach `backend`' },
@@ -136,6 +141,14 @@ export function loadConfig(service: ServiceName, env: Readonly<Record<string, st
   }
   secret ??= DEVELOPMENT_JWT_SECRET;
 
+  let internalToken = value('INTERNAL_API_TOKEN');
+  if (environment === 'production') {
+    if (!internalToken) problems.push('INTERNAL_API_TOKEN is required in production (generate one: openssl rand -hex 32)');
+    else if (Buffer.byteLength(internalToken) < MIN_JWT_SECRET_BYTES) problems.push(`INTERNAL_API_TOKEN must be at least ${MIN_JWT_SECRET_BYTES} bytes in production`);
+    else if (internalToken === DEVELOPMENT_INTERNAL_TOKEN) problems.push('INTERNAL_API_TOKEN is the development value; generate your own (openssl rand -hex 32)');
+  }
+  internalToken ??= DEVELOPMENT_INTERNAL_TOKEN;
+
   const password = value('CASSANDRA_PASSWORD');
   const config: Config = {
     service,
@@ -159,6 +172,7 @@ export function loadConfig(service: ServiceName, env: Readonly<Record<string, st
       algorithm: oneOf('JWT_ALGORITHM', ['HS256', 'HS384', 'HS512'] as const, 'HS256'),
       expirationMinutes: integer('JWT_EXPIRATION_MINUTES', 30, 1, 24 * 60),
     },
+    internalToken,
     shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', 8000, 0, 60_000),
     serviceUrls: { backend: url('BACKEND_URL'), cartService: url('CART_SERVICE_URL') },
     serviceCallTimeoutMs: integer('SERVICE_CALL_TIMEOUT_MS', 3000, 100, 60_000),

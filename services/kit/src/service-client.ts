@@ -5,6 +5,7 @@
  */
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
+import { INTERNAL_TOKEN_HEADER } from './auth';
 import { problems } from './errors';
 import type { Logger } from './logger';
 import { currentRequest } from './request-context';
@@ -20,7 +21,7 @@ export interface ServiceClient {
   close(): void;
 }
 
-export function createServiceClient(options: { name: string; baseUrl: string; timeoutMs: number; log: Logger }): ServiceClient {
+export function createServiceClient(options: { name: string; baseUrl: string; timeoutMs: number; log: Logger; internalToken: string }): ServiceClient {
   const base = new URL(options.baseUrl);
   const secure = base.protocol === 'https:';
   const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 64, maxFreeSockets: 16, timeout: 60_000 };
@@ -34,7 +35,7 @@ export function createServiceClient(options: { name: string; baseUrl: string; ti
   const call = <T>(method: string, path: string, body?: unknown) =>
     new Promise<ServiceResponse<T>>((resolve, reject) => {
       const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
-      const headers: Record<string, string> = { Accept: 'application/json' };
+      const headers: Record<string, string> = { Accept: 'application/json', [INTERNAL_TOKEN_HEADER]: options.internalToken };
       const requestId = currentRequest.getStore()?.requestId;
       if (requestId) headers['X-Request-Id'] = requestId;
       if (payload) {

@@ -3,8 +3,8 @@ import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import Router from '@koa/router';
 import { z } from 'zod';
-import { createApp, createAuth, createLogger, createMetrics, problems, readJson } from '../src';
-import { call, tokenFor } from '../testing';
+import { createApp, createAuth, createLogger, createMetrics, DEVELOPMENT_INTERNAL_TOKEN, problems, readJson } from '../src';
+import { call, internalHeaders, tokenFor } from '../testing';
 
 const lines: string[] = [];
 let server: Server;
@@ -13,7 +13,7 @@ let ready = true;
 
 test.before(async () => {
   const router = new Router();
-  const auth = createAuth({ jwt: { secret: 'development-only-secret-change-me-0123456789', algorithm: 'HS256', expirationMinutes: 5 } });
+  const auth = createAuth({ jwt: { secret: 'development-only-secret-change-me-0123456789', algorithm: 'HS256', expirationMinutes: 5 }, internalToken: DEVELOPMENT_INTERNAL_TOKEN });
   router.post('/echo', async (ctx) => {
     ctx.body = await readJson(ctx, z.strictObject({ name: z.string().min(1), count: z.number().int().optional() }));
   });
@@ -30,6 +30,9 @@ test.before(async () => {
     throw Object.assign(new Error('All host(s) tried for query failed'), { name: 'NoHostAvailableError' });
   });
   router.get('/admin', auth.requireAdmin, (ctx) => {
+    ctx.body = { ok: true };
+  });
+  router.get('/internal/thing', auth.requireInternal, (ctx) => {
     ctx.body = { ok: true };
   });
   const { app } = createApp({
@@ -155,4 +158,11 @@ test('health, readiness and metrics', async (t) => {
   t.regex(metrics.text, /route="unmatched",status_code="404"/);
   t.regex(metrics.text, /process_cpu_seconds_total/);
   t.regex(metrics.text, /nodejs_eventloop_lag_seconds/);
+});
+
+test('internal endpoints need the shared internal token, not a user token', async (t) => {
+  isProblem(t, await call(base, '/internal/thing'), 401, 'INTERNAL_TOKEN_REQUIRED');
+  isProblem(t, await call(base, '/internal/thing', { token: tokenFor('admin') }), 401, 'INTERNAL_TOKEN_REQUIRED');
+  isProblem(t, await call(base, '/internal/thing', { headers: { 'X-Internal-Token': 'guess' } }), 401, 'INTERNAL_TOKEN_REQUIRED');
+  t.is((await call(base, '/internal/thing', { headers: internalHeaders })).status, 200);
 });

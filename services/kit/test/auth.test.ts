@@ -4,7 +4,7 @@ import jwt from 'jsonwebtoken';
 import { createAuth, HttpProblem, TOKEN_AUDIENCE, TOKEN_ISSUER } from '../src';
 
 const secret = 'a-test-secret-that-is-long-enough-0123456789';
-const auth = createAuth({ jwt: { secret, algorithm: 'HS256', expirationMinutes: 30 } });
+const auth = createAuth({ jwt: { secret, algorithm: 'HS256', expirationMinutes: 30 }, internalToken: 'an-internal-token-that-is-long-enough-0123' });
 const sub = randomUUID();
 
 function rejected(t: import('ava').ExecutionContext, token: string, detail: RegExp) {

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { ConfigError, DEVELOPMENT_JWT_SECRET, loadConfig } from '../src';
+import { ConfigError, DEVELOPMENT_INTERNAL_TOKEN, DEVELOPMENT_JWT_SECRET, loadConfig } from '../src';
 
 const strongSecret = 'x'.repeat(16) + 'y'.repeat(16) + 'z';
 
@@ -41,8 +41,15 @@ test("production refuses the guide's example secret and the development default"
   t.regex(refusal({ ENVIRONMENT: 'production', JWT_SECRET_KEY: DEVELOPMENT_JWT_SECRET }), /published example/);
 });
 
+test('production refuses a missing, short or development internal token', (t) => {
+  const base = { ENVIRONMENT: 'production', JWT_SECRET_KEY: strongSecret };
+  t.regex(refusal(base), /INTERNAL_API_TOKEN is required in production/);
+  t.regex(refusal({ ...base, INTERNAL_API_TOKEN: 'short' }), /INTERNAL_API_TOKEN must be at least 32 bytes/);
+  t.regex(refusal({ ...base, INTERNAL_API_TOKEN: DEVELOPMENT_INTERNAL_TOKEN }), /development value/);
+});
+
 test('production starts with a strong secret', (t) => {
-  const config = loadConfig('user-service', { ENVIRONMENT: 'production', JWT_SECRET_KEY: strongSecret, JWT_EXPIRATION_MINUTES: '15' });
+  const config = loadConfig('user-service', { ENVIRONMENT: 'production', JWT_SECRET_KEY: strongSecret, INTERNAL_API_TOKEN: strongSecret.toUpperCase(), JWT_EXPIRATION_MINUTES: '15' });
   t.is(config.jwt.secret, strongSecret);
   t.is(config.jwt.expirationMinutes, 15);
 });

@@ -9,7 +9,9 @@ import {
   createAuth,
   createClient,
   ddlOptions,
+  DEVELOPMENT_INTERNAL_TOKEN,
   DEVELOPMENT_JWT_SECRET,
+  INTERNAL_TOKEN_HEADER,
   loadConfig,
   startService,
   TOKEN_AUDIENCE,
@@ -60,7 +62,10 @@ export async function dropKeyspace(keyspace: string): Promise<void> {
   }
 }
 
-const testAuth = createAuth({ jwt: { secret: TEST_JWT_SECRET, algorithm: 'HS256', expirationMinutes: 30 } });
+const testAuth = createAuth({ jwt: { secret: TEST_JWT_SECRET, algorithm: 'HS256', expirationMinutes: 30 }, internalToken: DEVELOPMENT_INTERNAL_TOKEN });
+
+/** What another service of the stack sends to an internal endpoint. */
+export const internalHeaders = { [INTERNAL_TOKEN_HEADER]: DEVELOPMENT_INTERNAL_TOKEN };
 
 export function tokenFor(role: Role, id: string = randomUUID()): string {
   return testAuth.issue({ id, role }).access_token;

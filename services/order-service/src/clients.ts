@@ -21,8 +21,9 @@ function unexpected(what: string, status: number, body: unknown, log: ServiceDep
 
 export function createDependencies({ config, log, onStop }: ServiceDeps): Dependencies {
   const timeoutMs = config.serviceCallTimeoutMs;
-  const backend = createServiceClient({ name: 'backend', baseUrl: config.serviceUrls.backend, timeoutMs, log });
-  const cart = createServiceClient({ name: 'cart-service', baseUrl: config.serviceUrls.cartService, timeoutMs, log });
+  const { internalToken } = config;
+  const backend = createServiceClient({ name: 'backend', baseUrl: config.serviceUrls.backend, timeoutMs, log, internalToken });
+  const cart = createServiceClient({ name: 'cart-service', baseUrl: config.serviceUrls.cartService, timeoutMs, log, internalToken });
   onStop(() => {
     backend.close();
     cart.close();

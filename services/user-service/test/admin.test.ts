@@ -46,7 +46,7 @@ test('a registered customer named as ADMIN_EMAIL becomes the admin', async (t) =
 });
 
 test('production refuses a short or development admin password before touching the database', async (t) => {
-  const production = { ...env, ENVIRONMENT: 'production', JWT_SECRET_KEY: 'p'.repeat(40), CASSANDRA_HOST: '192.0.2.1' };
+  const production = { ...env, ENVIRONMENT: 'production', JWT_SECRET_KEY: 'p'.repeat(40), INTERNAL_API_TOKEN: 'i'.repeat(40), CASSANDRA_HOST: '192.0.2.1' };
   for (const password of ['short', DEVELOPMENT_ADMIN_PASSWORD]) {
     const error = await t.throwsAsync(() => startService(userService, { env: { ...production, ADMIN_PASSWORD: password }, logSink: () => undefined }));
     t.true(error instanceof ConfigError, error?.message);

@@ -7,7 +7,7 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { call, dropKeyspace, startTestService, testEnv, testKeyspace, tokenFor } from '../../../services/kit/testing';
+import { call, dropKeyspace, internalHeaders, startTestService, testEnv, testKeyspace, tokenFor } from '../../../services/kit/testing';
 import { createClient, loadConfig } from '../../../services/kit/src';
 import { backend } from '../../../services/backend/src/service';
 import { repoRoot } from '../launcher';
@@ -33,7 +33,7 @@ test('back up, destroy, restore: the catalog and its stock are back', async (t) 
   for (const [name, category, stock] of [['Beans', 'coffee', 7], ['Tea', 'tea', 3], ['Cups', 'coffee', 12]] as const) {
     created.push((await call(service.url, '/products', { method: 'POST', token: admin, body: { name, price_cents: 500, category, stock } })).body);
   }
-  await call(service.url, '/internal/reservations', { method: 'POST', body: { reservation_id: crypto.randomUUID(), lines: [{ product_id: created[0].id, quantity: 2 }] } });
+  await call(service.url, '/internal/reservations', { method: 'POST', body: { reservation_id: crypto.randomUUID(), lines: [{ product_id: created[0].id, quantity: 2 }] }, headers: internalHeaders });
   const before = (await call(service.url, '/products?limit=100')).body.items;
   t.is(before.length, 3);
   await service.stop();
