@@ -28,11 +28,6 @@ export function serviceSpec(name: ServiceName): ServiceSpec {
   return spec;
 }
 
-/** Environment variable through which a service finds another one, e.g. BACKEND_URL. */
-export function serviceUrlVariable(name: ServiceName): string {
-  return `${name.toUpperCase().replace(/-/g, '_')}_URL`;
-}
-
 /** How the gateway exposes the public API: the one list of routes nginx and the Ingress are built from. */
 export interface GatewayRoute {
   /** A path (`exact`) or a path prefix (`prefix`, ending in `/`). */

@@ -1,16 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { tokenFor, type TestStack } from '@product-store/kit/testing';
-import { shop, startShop } from './helpers';
+import { tokenFor } from '@product-store/kit/testing';
+import { useShop } from './helpers';
 
-let stack: TestStack;
-let s: ReturnType<typeof shop>;
-
-test.before(async () => {
-  stack = await startShop();
-  s = shop(stack);
-});
-test.after.always(() => stack?.stop());
+const s = useShop();
 
 test('20 concurrent checkouts under one key: one order, and every 2xx carries its id', async (t) => {
   const user = tokenFor('customer');

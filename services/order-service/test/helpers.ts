@@ -1,5 +1,6 @@
 /** Shared set-up of the order tests: backend, cart-service and order-service on one keyspace. */
 import { randomUUID } from 'node:crypto';
+import test from 'ava';
 import { call, startStack, tokenFor, type CallOptions, type TestStack } from '@product-store/kit/testing';
 import { backend } from '../../backend/src/service';
 import { cartService } from '../../cart-service/src/service';
@@ -37,3 +38,13 @@ export function shop(stack: TestStack) {
 }
 
 export const startShop = (overrides: Record<string, string> = {}) => startStack([backend, cartService, orderService], overrides);
+
+/** The shop for the calling test file: started before its tests, stopped after them. */
+export function useShop(overrides: Record<string, string> = {}) {
+  const stack = {} as TestStack;
+  test.before(async () => {
+    Object.assign(stack, await startShop(overrides));
+  });
+  test.after.always(() => stack.stop?.());
+  return shop(stack);
+}

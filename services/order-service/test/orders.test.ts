@@ -1,16 +1,9 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { attackTokens, tokenFor, type TestStack } from '@product-store/kit/testing';
-import { shop, startShop } from './helpers';
+import { attackTokens, tokenFor } from '@product-store/kit/testing';
+import { useShop } from './helpers';
 
-let stack: TestStack;
-let s: ReturnType<typeof shop>;
-
-test.before(async () => {
-  stack = await startShop();
-  s = shop(stack);
-});
-test.after.always(() => stack?.stop());
+const s = useShop();
 
 test('checkout: 201 confirmed order with frozen prices; the cart is emptied and stock taken', async (t) => {
   const user = tokenFor('customer');
