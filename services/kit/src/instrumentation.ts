@@ -23,10 +23,23 @@ function serviceName(): string | undefined {
 
 const endpoint = process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT || process.env.OTEL_EXPORTER_OTLP_ENDPOINT;
 
+/**
+ * How long one export, and the final flush at shutdown, may take. Tracing is best effort: a
+ * collector that is gone or silent (a stopped Jaeger, a dropped network) must never hold a service's
+ * requests or its shutdown (Docker kills a container 10 s after SIGTERM), so spans are dropped instead.
+ */
+export const TRACE_EXPORT_TIMEOUT_MS = 2000;
+export const TRACE_FLUSH_DEADLINE_MS = 2500;
+
 if (endpoint && process.env.OTEL_SDK_DISABLED !== 'true') {
   const sdk = new NodeSDK({
     serviceName: serviceName(),
-    spanProcessors: [new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 1000 })],
+    spanProcessors: [
+      new BatchSpanProcessor(new OTLPTraceExporter({ timeoutMillis: TRACE_EXPORT_TIMEOUT_MS }), {
+        scheduledDelayMillis: 1000,
+        exportTimeoutMillis: TRACE_EXPORT_TIMEOUT_MS,
+      }),
+    ],
     instrumentations: [
       new HttpInstrumentation({
         ignoreIncomingRequestHook: (req: IncomingMessage) => operational.has((req.url ?? '').split('?')[0]),
@@ -36,6 +49,14 @@ if (endpoint && process.env.OTEL_SDK_DISABLED !== 'true') {
     ],
   });
   sdk.start();
-  // The kit flushes spans on graceful shutdown through this hook (see service.ts).
-  (globalThis as { __productStoreTracing?: () => Promise<void> }).__productStoreTracing = () => sdk.shutdown();
+  // The kit flushes spans on graceful shutdown through this hook (see service.ts): whatever the
+  // collector does, it settles within TRACE_FLUSH_DEADLINE_MS.
+  (globalThis as { __productStoreTracing?: () => Promise<void> }).__productStoreTracing = () => {
+    let timer: NodeJS.Timeout | undefined;
+    const deadline = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, TRACE_FLUSH_DEADLINE_MS);
+      timer.unref();
+    });
+    return Promise.race([sdk.shutdown().catch(() => undefined), deadline]).finally(() => clearTimeout(timer));
+  };
 }
