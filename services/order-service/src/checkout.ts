@@ -198,10 +198,15 @@ export class Checkouts {
     return { ...order, status: 'cancelled' };
   }
 
-  /** One recovery pass over pending work older than the checkout timeout; returns how many it finished. */
-  async recover(now = Date.now()): Promise<number> {
+  /**
+   * One recovery pass over pending work older than the checkout timeout; returns how many it finished.
+   * `cancelled` is asked between items: a stopping service ends the pass there (the rest waits for the
+   * next pass, on this replica or another).
+   */
+  async recover(now = Date.now(), cancelled: () => boolean = () => false): Promise<number> {
     let finished = 0;
     for (const work of await this.repo.pendingWork(new Date(now), this.settings.recoveryWindowHours)) {
+      if (cancelled()) break;
       if (now - work.created_at.getTime() < this.settings.checkoutTimeoutMs) continue;
       try {
         if (work.kind === 'checkout') await this.recoverCheckout(work);

@@ -49,22 +49,25 @@ export const orderService: ServiceDefinition = {
       deps.metrics,
     );
     // Recovery: once at start-up, then on a timer; every step is idempotent, so replicas may overlap.
-    let running = false;
-    const pass = async () => {
-      if (running) return;
-      running = true;
-      try {
-        await checkouts.recover();
-      } catch (err) {
-        deps.log.warn('recovery pass failed', { err: (err as Error).message });
-      } finally {
-        running = false;
-      }
-    };
-    const timer = setInterval(pass, setting(env, 'CHECKOUT_RECOVERY_INTERVAL_MS'));
+    // On stop, no new pass starts and the one under way ends before the database client closes.
+    let current: Promise<void> | undefined;
+    let stopping = false;
+    const pass = () =>
+      (current ??= (async () => {
+        try {
+          await checkouts.recover(Date.now(), () => stopping);
+        } catch (err) {
+          if (!stopping) deps.log.warn('recovery pass failed', { err: (err as Error).message });
+        }
+      })().finally(() => (current = undefined)));
+    const timer = setInterval(() => void pass(), setting(env, 'CHECKOUT_RECOVERY_INTERVAL_MS'));
     timer.unref();
     void pass();
-    deps.onStop(() => clearInterval(timer));
+    deps.onStop(async () => {
+      stopping = true;
+      clearInterval(timer);
+      await current;
+    });
     return orderRoutes(deps, repo, checkouts);
   },
 };

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { call, startStack, startTestService, tokenFor, type TestStack } from '@product-store/kit/testing';
+import { call, dropKeyspace, startStack, startTestService, testEnv, tokenFor, type TestStack } from '@product-store/kit/testing';
 import { backend } from '../../backend/src/service';
 import { cartService } from '../../cart-service/src/service';
 import { orderService } from '../src/service';
@@ -67,4 +67,21 @@ test('order-service restarted: an acknowledged order is still there', async (t) 
   } finally {
     await stack.stop();
   }
+});
+
+test('stopping while a recovery pass runs: the pass ends before the database client closes, nothing fails', async (t) => {
+  const lines: string[] = [];
+  const env = testEnv({ LOG_LEVEL: 'info', CHECKOUT_RECOVERY_INTERVAL_MS: '100' });
+  const running = await startTestService(orderService, env, (line) => lines.push(line));
+  try {
+    // The first pass starts with the service; stop while passes are under way.
+    await new Promise((r) => setTimeout(r, 150));
+  } finally {
+    await running.stop();
+    await dropKeyspace(env.CASSANDRA_KEYSPACE!);
+  }
+  await new Promise((r) => setTimeout(r, 500));
+  const problems = lines.filter((l) => /"level":"(warn|error)"/.test(l));
+  t.deepEqual(problems, [], 'no warning or error while stopping');
+  t.false(lines.some((l) => /after shutdown/i.test(l)));
 });
