@@ -18,8 +18,12 @@ export interface Migration {
 }
 
 const LEASE_SECONDS = 60;
-/** Schema changes wait for every node to agree; they take far longer than a query. */
-export const ddlOptions = { readTimeout: 30_000 } as const;
+/**
+ * Schema changes wait for every node to agree; they take far longer than a query. They are sent
+ * unprepared: preparing gains nothing for a statement run once, and Cassandra stores prepared DDL
+ * without a keyspace, then logs an error each time a client with a keyspace runs it again.
+ */
+export const ddlOptions = { readTimeout: 30_000, prepare: false } as const;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 export async function ensureKeyspace(client: Client, config: Config['cassandra']): Promise<void> {

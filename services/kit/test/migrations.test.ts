@@ -36,3 +36,24 @@ test('versions must increase', async (t) => {
   const client = createClient(config.cassandra);
   await t.throwsAsync(() => migrate(client, 'x', [migrations[1], migrations[0]], log), { message: /unique and increasing/ });
 });
+
+test('schema statements are not prepared: Cassandra never sees a keyspace-less prepared statement run on a keyspace', async (t) => {
+  // Prepared DDL is stored without a keyspace; executed again through a client that has one, Cassandra
+  // logs "Tried to execute a prepared unqualified statement on a keyspace it was not prepared on".
+  const table = `ddl_${keyspace.slice(-8)}`;
+  const own: Migration[] = [{ version: 1, name: 'own table', statements: [`CREATE TABLE IF NOT EXISTS ${table} (id int PRIMARY KEY)`] }];
+  const bootstrap = createClient(config.cassandra);
+  await bootstrap.connect();
+  await ensureKeyspace(bootstrap, config.cassandra);
+  const client = createClient(config.cassandra, keyspace);
+  try {
+    await client.connect();
+    await migrate(client, 'cart-service', own, log);
+    const prepared = await bootstrap.execute('SELECT logged_keyspace, query_string FROM system.prepared_statements');
+    const mine = prepared.rows.filter((r) => String(r.get('query_string')).includes(table) || String(r.get('query_string')).includes(`${keyspace}.schema_`));
+    t.deepEqual(mine.map((r) => r.get('query_string')), []);
+  } finally {
+    await client.shutdown();
+    await bootstrap.shutdown();
+  }
+});
