@@ -6,11 +6,18 @@
 # services already updated keep their new image (run it again after fixing, or roll back by tag:
 # IMAGE_TAG=<previous> scripts/rolling-update.sh).
 #
+# The usual flow names the new version in the environment or the env file:
+#   IMAGE_TAG=<new> scripts/rolling-update.sh
+# A rollback then recreates the container from the exact image it ran before (by image id, whatever
+# IMAGE_TAG now says), through a one-off compose override that pins that service's `image:`; set
+# IMAGE_TAG in the env file back to the previous version before the next `docker-compose up`.
+#
 #   scripts/rolling-update.sh                    # backend cart-service order-service user-service
 #   scripts/rolling-update.sh backend            # just one
 #
 # COMPOSE_ENV_FILE (default compose/.env.production), GATEWAY_URL (default http://localhost),
-# HEALTH_TIMEOUT seconds per service (default 120), BUILD=true to build images here instead of pulling.
+# HEALTH_TIMEOUT seconds per service (default 120), BUILD=true to build images here instead of pulling,
+# PULL=false when the new images are already on this host (`docker load` on a host without registry access).
 # Each service runs one container under compose, so it is unavailable for the seconds its container
 # restarts; clusters get zero-downtime rolling updates from their Deployments.
 set -euo pipefail
@@ -21,8 +28,11 @@ HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-120}
 services=("$@")
 [ ${#services[@]} -gt 0 ] || services=(backend cart-service order-service user-service)
 
+# compose [-f override] ARGS: the deployment's compose file (plus an override), with its env file.
 compose() {
-  docker-compose -f "$ROOT/compose/docker-compose.yml" --env-file "${COMPOSE_ENV_FILE:-$ROOT/compose/.env.production}" "$@"
+  local files=(-f "$ROOT/compose/docker-compose.yml")
+  if [ "${1:-}" = -f ]; then files+=(-f "$2"); shift 2; fi
+  docker-compose "${files[@]}" --env-file "${COMPOSE_ENV_FILE:-$ROOT/compose/.env.production}" "$@"
 }
 
 # Waits until the service's container is healthy; returns 1 when it is unhealthy or time runs out.
@@ -54,17 +64,22 @@ for service in "${services[@]}"; do
   [ -n "$container" ] || { echo "  $service is not running; start the stack first"; exit 1; }
   previous=$(docker inspect --format '{{.Image}}' "$container")
   reference=$(docker inspect --format '{{.Config.Image}}' "$container")
-  if [ "${BUILD:-false}" = true ]; then compose build "$service"; else compose pull "$service"; fi
+  if [ "${BUILD:-false}" = true ]; then compose build "$service"
+  elif [ "${PULL:-true}" != false ]; then compose pull "$service"; fi
   compose up -d --no-deps "$service"
   if wait_healthy "$service" && gateway_ok; then
     echo "  $service updated"
     continue
   fi
-  echo "  rolling $service back to its previous image"
+  echo "  rolling $service back to its previous image ($reference, ${previous:0:19})"
+  # The old reference may have been moved by the pull (same tag, new image): point it back first.
   docker tag "$previous" "$reference"
-  compose up -d --no-deps "$service"
-  if wait_healthy "$service" && gateway_ok; then
-    echo "  $service rolled back; stopping here"
+  rollback=$(mktemp)
+  printf 'version: "2.4"\nservices:\n  %s:\n    image: %s\n' "$service" "$previous" >"$rollback"
+  compose -f "$rollback" up -d --no-deps --force-recreate "$service" || true
+  rm -f "$rollback"
+  if [ "$(docker inspect --format '{{.Image}}' "$(compose ps -q "$service")" 2>/dev/null)" = "$previous" ] && wait_healthy "$service" && gateway_ok; then
+    echo "  $service rolled back to its previous image; stopping here (set IMAGE_TAG back before the next docker-compose up)"
   else
     echo "  $service is still unhealthy after the rollback: see docs/runbook.md#rollback"
   fi

@@ -78,3 +78,17 @@ test('a gateway that fails its check after the update also rolls back', async (t
   t.is(result.status, 1);
   t.is(d.running('backend'), 'old-backend');
 });
+
+test('the documented flow, IMAGE_TAG=<new>: a broken new image is rolled back to the exact image that ran before', async (t) => {
+  const d = deployment(['new-cart-service']);
+  const child = spawn('bash', [join(repoRoot, 'scripts', 'rolling-update.sh'), 'cart-service'], {
+    env: { ...process.env, PATH: `${join(__dirname, 'fake-docker')}:${process.env.PATH}`, FAKE_STATE: d.state, GATEWAY_URL: gatewayUrl, HEALTH_TIMEOUT: '6', IMAGE_TAG: '0.2.0' },
+  });
+  let output = '';
+  child.stdout.on('data', (c: Buffer) => (output += c.toString()));
+  child.stderr.on('data', (c: Buffer) => (output += c.toString()));
+  const status = await new Promise<number | null>((resolve) => child.once('close', resolve));
+  t.is(status, 1, output);
+  t.is(d.running('cart-service'), 'old-cart-service', output);
+  t.regex(output, /rolled back to its previous image/);
+});
