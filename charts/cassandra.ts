@@ -41,6 +41,29 @@ const configCopy: ScratchDir = { name: 'config', mountPath: configDir, sizeLimit
 const logDir: ScratchDir = { name: 'logs', mountPath: '/var/log/cassandra', sizeLimit: '1Gi' };
 const cassandraTmp: ScratchDir = { ...tmpDir, sizeLimit: '256Mi' };
 
+/**
+ * A StatefulSet whose claim templates read exactly as the API server stores them. For `kubectl apply`
+ * `volumeClaimTemplates` is one atomic list: a template that differs from the stored one in any
+ * field, even one the server fills in, makes every client-side apply send the whole list again
+ * (`configured`), and the first `kubectl apply --server-side` after a client-side one conflict on it
+ * with `kubectl-client-side-apply`. The server adds apiVersion and kind, a null creationTimestamp,
+ * volumeMode Filesystem and status Pending; the typed props drop all but volumeMode, so they are
+ * added to the synthesized object.
+ */
+class StatefulSetAsStored extends k8s.KubeStatefulSet {
+  override toJson(): any {
+    const json = super.toJson();
+    json.spec.volumeClaimTemplates = (json.spec.volumeClaimTemplates ?? []).map((t: any) => ({
+      apiVersion: 'v1',
+      kind: 'PersistentVolumeClaim',
+      metadata: { creationTimestamp: null, ...t.metadata },
+      spec: { ...t.spec, volumeMode: t.spec.volumeMode ?? 'Filesystem' },
+      status: { phase: 'Pending' },
+    }));
+    return json;
+  }
+}
+
 export interface CassandraChartProps {
   /** Nodes. Going from 1 to 3 takes more than this number: see charts/README.md. @default 1 */
   readonly replicas?: number;
@@ -69,7 +92,7 @@ export class CassandraChart extends ProductStoreChart {
       volumeMounts: [{ name: data.name, mountPath: data.mountPath }, scratchMount(configCopy), scratchMount(logDir), scratchMount(cassandraTmp)],
     });
 
-    new k8s.KubeStatefulSet(this, 'statefulset', {
+    new StatefulSetAsStored(this, 'statefulset', {
       metadata: { name, labels: componentLabels(component) },
       spec: {
         serviceName: name,

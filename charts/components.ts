@@ -195,6 +195,8 @@ export const components: Component[] = [
     env: {
       TELEGRAM_BOT_TOKEN: secret('TELEGRAM_BOT_TOKEN'),
       TELEGRAM_CHAT_ID: secret('TELEGRAM_CHAT_ID'),
+      // Telegram's Bot API, or a relay where it is blocked (render.sh writes it into api_url).
+      TELEGRAM_API_URL: config('TELEGRAM_API_URL', 'https://api.telegram.org'),
     },
     liveness: { path: '/-/healthy', port: infrastructure.alertmanager.port },
     readiness: { path: '/-/ready', port: infrastructure.alertmanager.port },
@@ -217,7 +219,8 @@ export const components: Component[] = [
       // The image's default data path is /var/lib/grafana itself: point it at the data volume.
       GF_PATHS_DATA: { value: grafanaDataPath },
     },
-    liveness: { path: '/api/health', port: infrastructure.grafana.port },
+    // /healthz answers while the web server runs; /api/health also queries Grafana's database.
+    liveness: { path: '/healthz', port: infrastructure.grafana.port },
     readiness: { path: '/api/health', port: infrastructure.grafana.port },
     configFiles: [
       { source: 'monitoring/grafana/grafana.ini', mountPath: '/etc/grafana/grafana.ini' },

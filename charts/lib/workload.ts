@@ -301,11 +301,18 @@ export function componentService(scope: Construct, component: Component, options
 
 export type DisruptionBudget = { minAvailable: number } | { maxUnavailable: number };
 
+/**
+ * A disruption budget. Pods that are not ready may always be evicted (`AlwaysAllow`): with the
+ * default (`IfHealthyBudget`), a component whose pods are all unready (Cassandra down, a crash loop)
+ * has no disruption left, and `kubectl drain` of their nodes waits forever, though evicting a pod
+ * that serves nothing cannot hurt availability.
+ */
 export function disruptionBudget(scope: Construct, component: Component, budget: DisruptionBudget): k8s.KubePodDisruptionBudget {
   return new k8s.KubePodDisruptionBudget(scope, 'pdb', {
     metadata: { name: component.name, labels: componentLabels(component) },
     spec: {
       selector: { matchLabels: selectorLabels(component.name) },
+      unhealthyPodEvictionPolicy: 'AlwaysAllow',
       ...('minAvailable' in budget
         ? { minAvailable: k8s.IntOrString.fromNumber(budget.minAvailable) }
         : { maxUnavailable: k8s.IntOrString.fromNumber(budget.maxUnavailable) }),
@@ -338,7 +345,12 @@ export function singleReplicaDeployment(scope: Construct, component: Component, 
       replicas: 1,
       selector: { matchLabels: selectorLabels(component.name) },
       revisionHistoryLimit: 5,
-      strategy: { type: component.data.length ? 'Recreate' : 'RollingUpdate' },
+      // A rolling update states its parameters (one new pod first, as the server's 25 % default gives
+      // for one replica): without them the server adds its defaults and every `kubectl apply`
+      // removes them again (the strategy's patch keeps only the keys written), reporting `configured`.
+      strategy: component.data.length
+        ? { type: 'Recreate' }
+        : { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
       template: podTemplate(component, {
         initContainers: options.initContainers,
         containers: [

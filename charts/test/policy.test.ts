@@ -192,6 +192,33 @@ test('every PodDisruptionBudget selects a workload', (t) => {
   }
 });
 
+test('every PodDisruptionBudget lets a drain evict pods that are not ready (unhealthyPodEvictionPolicy AlwaysAllow)', (t) => {
+  // With the default (IfHealthyBudget), a service whose pods are all unready blocks every node drain.
+  for (const pdb of ofKind('PodDisruptionBudget')) t.is(pdb.spec.unhealthyPodEvictionPolicy, 'AlwaysAllow', pdb.metadata.name);
+});
+
+test('Grafana: liveness does not ask the database, readiness does, and a startup probe covers its first start', (t) => {
+  const grafana = containers.find((c) => c.container.name === 'grafana' && !c.init)!.container;
+  // /healthz answers while the web server runs; /api/health also checks the database.
+  t.is(grafana.livenessProbe.httpGet?.path, '/healthz');
+  t.is(grafana.readinessProbe.httpGet?.path, '/api/health');
+  t.truthy(grafana.startupProbe?.httpGet, 'no startup probe');
+  t.true(grafana.startupProbe.periodSeconds * grafana.startupProbe.failureThreshold >= 300, 'the startup probe allows at least 5 minutes');
+});
+
+test('every main container checks something else for liveness than for readiness, but jaeger (its admin port has one health check)', (t) => {
+  const check = (p: Doc) => ({ httpGet: p.httpGet, exec: p.exec, tcpSocket: p.tcpSocket, grpc: p.grpc });
+  for (const c of containers.filter((x) => !x.init && x.container.name !== 'jaeger')) {
+    t.notDeepEqual(check(c.container.livenessProbe), check(c.container.readinessProbe), where(c));
+  }
+});
+
+test('every rolling update states its parameters: kubectl apply would otherwise remove the defaults the server adds, on every apply', (t) => {
+  for (const w of workloads.filter((x) => x.kind === 'Deployment' && x.spec.strategy?.type !== 'Recreate')) {
+    t.truthy(w.spec.strategy?.rollingUpdate?.maxSurge !== undefined && w.spec.strategy?.rollingUpdate?.maxUnavailable !== undefined, id(w));
+  }
+});
+
 test('every autoscaler targets an existing Deployment that leaves replicas to it', (t) => {
   const autoscalers = ofKind('HorizontalPodAutoscaler');
   t.deepEqual(autoscalers.map((h) => h.metadata.name).sort(), ['backend', 'cart-service', 'order-service', 'user-service']);

@@ -1,0 +1,12 @@
+// `npm run test:deploy`: the deployments run for real (a Docker engine, a Kubernetes API server), one
+// test file at a time, with the timeouts of builds and container starts. tools/deploy/run.ts runs it.
+export default {
+  files: ['tools/deploy/test/**/*.test.ts'],
+  extensions: { ts: 'commonjs' },
+  nodeArguments: ['--import=tsx'],
+  workerThreads: false,
+  concurrency: 1,
+  serial: true,
+  timeout: '20m',
+  environmentVariables: { ENVIRONMENT: 'test', LOG_LEVEL: 'warn' },
+};
