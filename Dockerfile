@@ -3,7 +3,9 @@
 #   docker build --build-arg SERVICE=backend --build-arg PORT=8000 -t ghcr.io/product-store/backend:0.1.0 .
 # (or `npx nx run-many -t docker-build`). Production dependencies only, a numeric non-root user, a
 # HEALTHCHECK on /health, and tracing loaded before the service (it stays off without an endpoint).
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Node.js 24, the active LTS line (Node 20 reached its end of life in April 2026). The code also runs
+# on Node 20.10+; NODE_IMAGE may name any Debian-based Node image (the deploy test builds with its own).
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
@@ -14,8 +16,8 @@ COPY services ./services
 COPY docs/openapi.json ./docs/openapi.json
 ARG SERVICE
 RUN test -n "$SERVICE" && test -f "services/$SERVICE/src/main.ts" \
- && npx esbuild "services/$SERVICE/src/main.ts" --bundle --platform=node --target=node20 --format=cjs --packages=external --sourcemap --outfile=dist/main.js \
- && npx esbuild services/kit/src/instrumentation.ts --bundle --platform=node --target=node20 --format=cjs --packages=external --outfile=dist/instrumentation.js
+ && npx esbuild "services/$SERVICE/src/main.ts" --bundle --platform=node --target=node24 --format=cjs --packages=external --sourcemap --outfile=dist/main.js \
+ && npx esbuild services/kit/src/instrumentation.ts --bundle --platform=node --target=node24 --format=cjs --packages=external --outfile=dist/instrumentation.js
 
 FROM ${NODE_IMAGE} AS dependencies
 WORKDIR /app

@@ -44,8 +44,14 @@ function environmentValue(source: EnvSource): string {
 /** The nginx configurations next to this file: NGINX_CONF picks one (nginx-tls.conf turns TLS on). */
 const nginxConfig = component('nginx').configFiles[0];
 const tlsTarget = composeTarget({ tls: true });
-/** certbot's folder on the host; the certificates' symbolic links point inside it, so it is mounted whole. */
+/** Where nginx reads certbot's folder; the certificates' symbolic links point inside it, so it is mounted whole. */
 const letsencryptDir = tlsTarget.tls!.certificate.split('/').slice(0, 3).join('/');
+/**
+ * The folder mounted there: by default an empty one of the checkout (compose/certbot/conf), so that
+ * Docker never creates /etc/letsencrypt on a host that has no certificate; TLS_CERTS_DIR names the
+ * host's certbot folder (/etc/letsencrypt) once a certificate exists.
+ */
+const certbotConfig = 'certbot/conf';
 /** The certbot webroot on the host, next to this file. */
 const certbotWebroot = 'certbot/www';
 
@@ -56,6 +62,7 @@ export const composeSettings: Record<string, { default: string; description: str
   NGINX_PORT: { default: String(infrastructure.nginx.port), description: 'public HTTP port of the host' },
   NGINX_SSL_PORT: { default: String(infrastructure.nginx.tlsPort), description: 'public HTTPS port of the host' },
   NGINX_CONF: { default: basename(nginxConfig.source), description: 'nginx.conf (HTTP only) or nginx-tls.conf (HTTPS, after the certificate exists)' },
+  TLS_CERTS_DIR: { default: `./${certbotConfig}`, description: "certbot's folder, mounted at /etc/letsencrypt: set /etc/letsencrypt once certbot has a certificate there" },
 };
 
 type HttpClient = 'node' | 'wget' | 'curl';
@@ -132,7 +139,7 @@ function traitsOf(c: Component): ComposeTraits {
           `${setting('NGINX_PORT', composeSettings.NGINX_PORT.default)}:${portOf(component('nginx'), 'http')}`,
           `${setting('NGINX_SSL_PORT', composeSettings.NGINX_SSL_PORT.default)}:${portOf(component('nginx'), 'https')}`,
         ],
-        volumes: [`${letsencryptDir}:${letsencryptDir}:ro`, `./${certbotWebroot}:${tlsTarget.acmeWebroot}:ro`],
+        volumes: [`${setting('TLS_CERTS_DIR', composeSettings.TLS_CERTS_DIR.default)}:${letsencryptDir}:ro`, `./${certbotWebroot}:${tlsTarget.acmeWebroot}:ro`],
       }),
     },
     'nginx-exporter': {
@@ -479,9 +486,9 @@ const sections: Array<{ title: string; names: string[] }> = [
     names: ['CASSANDRA_HOST', 'CASSANDRA_PORT', 'CASSANDRA_KEYSPACE', 'CASSANDRA_USERNAME', 'CASSANDRA_PASSWORD', 'CASSANDRA_DATACENTER', 'CASSANDRA_REPLICATION_FACTOR', 'CASSANDRA_CLUSTER_NAME', 'CASSANDRA_MAX_HEAP_SIZE', 'CASSANDRA_HEAP_NEWSIZE'],
   },
   { title: 'Monitoring', names: ['PROMETHEUS_HOST', 'PROMETHEUS_PORT', 'GRAFANA_ADMIN_PASSWORD'] },
-  { title: 'Alerts', names: ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_CHAT_ID'] },
+  { title: 'Alerts', names: ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_CHAT_ID', 'TELEGRAM_API_URL'] },
   { title: 'Tracing', names: ['JAEGER_ENDPOINT', 'JAEGER_AGENT_HOST', 'JAEGER_AGENT_PORT'] },
-  { title: 'Nginx', names: ['NGINX_PORT', 'NGINX_SSL_PORT', 'NGINX_CONF'] },
+  { title: 'Nginx', names: ['NGINX_PORT', 'NGINX_SSL_PORT', 'NGINX_CONF', 'TLS_CERTS_DIR'] },
   { title: 'Images', names: ['IMAGE_REGISTRY', 'IMAGE_TAG'] },
 ];
 

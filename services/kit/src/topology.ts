@@ -90,7 +90,9 @@ export const images = {
     nginx: 'nginxinc/nginx-unprivileged:1.27-alpine',
     nginxExporter: 'nginx/nginx-prometheus-exporter:1.3.0',
     prometheus: 'prom/prometheus:v2.53.2',
-    alertmanager: 'prom/alertmanager:v0.27.0',
+    // 0.35.0: the first release that keeps the Telegram bot token out of its logs when a send fails
+    // (prometheus/alertmanager#5254); earlier ones log the request URL, token included.
+    alertmanager: 'prom/alertmanager:v0.35.0',
     grafana: 'grafana/grafana:11.2.2',
     jaeger: 'jaegertracing/all-in-one:1.62.0',
   },

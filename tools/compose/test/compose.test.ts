@@ -75,12 +75,13 @@ interface Resolved {
   volumes: Record<string, unknown>;
 }
 
-/** `docker-compose config` with .env.example: variables resolved, paths absolute, as Docker would get them. */
-const resolved: Resolved = (() => {
-  const result = dockerCompose(['-f', composeFile, '--env-file', envExample, 'config']);
+/** `docker-compose config` with .env.example (and `env` over it): variables resolved, paths absolute, as Docker would get them. */
+function composeConfig(env: Record<string, string> = {}): Resolved {
+  const result = dockerCompose(['-f', composeFile, '--env-file', envExample, 'config'], { env });
   if (result.status !== 0) throw new Error(`docker-compose config failed:\n${result.stderr}`);
   return parse(result.stdout) as Resolved;
-})();
+}
+const resolved: Resolved = composeConfig();
 const longRunning = Object.keys(resolved.services).filter((name) => name !== oneShot);
 
 const envExampleText = readFileSync(join(repoRoot, envExample), 'utf8');
@@ -313,13 +314,17 @@ test('.env.production is git-ignored', (t) => {
 });
 
 test('every configuration file mounted from the repository exists, read-only; nginx.conf and nginx-tls.conf both', (t) => {
-  const hostPaths = new Set(['/etc/letsencrypt', join(repoRoot, 'compose', 'certbot', 'www')]);
+  // Folders, committed empty (.gitkeep), so Docker never creates a bind mount's source itself.
+  const folders = new Set([join(repoRoot, 'compose', 'certbot', 'conf'), join(repoRoot, 'compose', 'certbot', 'www')]);
   for (const [name, s] of Object.entries(resolved.services)) {
     for (const volume of s.volumes ?? []) {
       const [source, , mode] = volume.split(':');
       if (!source.startsWith('/')) continue; // named volume
       t.is(mode, 'ro', `${name}: ${volume}`);
-      if (hostPaths.has(source)) continue;
+      if (folders.has(source)) {
+        t.true(existsSync(join(source, '.gitkeep')), `${name}: ${source} is committed`);
+        continue;
+      }
       t.true(source.startsWith(repoRoot) && existsSync(source) && statSync(source).isFile(), `${name}: ${source}`);
     }
   }
@@ -388,6 +393,12 @@ test('TLS: the certificate paths of nginx-tls.conf and the ACME webroot are moun
   const certificate = /ssl_certificate (\S+);/.exec(tls)![1];
   const webroot = /root (\S+);/.exec(tls)![1];
   const volumes = resolved.services.nginx.volumes!;
-  t.true(volumes.some((v) => v.startsWith('/etc/letsencrypt:') && certificate.startsWith('/etc/letsencrypt/') && v.endsWith(':ro')));
+  t.true(certificate.startsWith('/etc/letsencrypt/'));
+  // By default a folder of the checkout (Docker would otherwise create /etc/letsencrypt on the host);
+  // TLS_CERTS_DIR=/etc/letsencrypt once certbot has a certificate there.
+  t.true(volumes.includes(`${join(repoRoot, 'compose', 'certbot', 'conf')}:/etc/letsencrypt:ro`), volumes.join('\n'));
+  t.false(volumes.some((v) => v.startsWith('/etc/letsencrypt:')));
+  const withHostCerts = composeConfig({ TLS_CERTS_DIR: '/etc/letsencrypt' }).services.nginx.volumes!;
+  t.true(withHostCerts.includes('/etc/letsencrypt:/etc/letsencrypt:ro'));
   t.true(volumes.includes(`${join(repoRoot, 'compose', 'certbot', 'www')}:${webroot}:ro`));
 });

@@ -1,7 +1,10 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
+import { images, imageOf, services } from '../../../services/kit/src/topology';
+import { synthesize } from '../../../charts/main';
 import { repoRoot } from '../../cassandra/launcher';
 
 const read = (path: string) => readFileSync(join(repoRoot, path), 'utf8');
@@ -30,5 +33,50 @@ test('GitLab CI: test, build and a manual deployment of the same steps', (t) => 
 test('the scripts and Dockerfiles the pipelines use exist', (t) => {
   for (const path of ['scripts/rolling-update.sh', 'scripts/cassandra-backup.sh', 'scripts/install-prerequisites.sh', 'Dockerfile', 'images/cassandra/Dockerfile']) {
     t.true(existsSync(join(repoRoot, path)), path);
+  }
+});
+
+test('one image naming scheme: the pipelines push <IMAGE_REGISTRY>/<component>:<tag> for the components compose and k8s/ run, and a release tag pushes the version they name', (t) => {
+  const own = [...services.map((s) => s.name), 'cassandra'];
+  const k8sImages = new Set(
+    readdirSync(join(repoRoot, 'k8s'))
+      .flatMap((f) => [...read(`k8s/${f}`).matchAll(/image: (\S+)/g)].map((m) => m[1]))
+      .filter((i) => i.startsWith(`${images.registry}/`)),
+  );
+  t.deepEqual([...k8sImages].sort(), own.map((c) => imageOf(c as never)).sort(), 'k8s/ names the release images');
+  const compose = read('compose/docker-compose.yml');
+  for (const c of own) t.true(compose.includes(`image: \${IMAGE_REGISTRY:-${images.registry}}/${c}:\${IMAGE_TAG:-${images.tag}}`), `compose: ${c}`);
+
+  const github = read('.github/workflows/deploy-production.yml');
+  const workflow = parse(github);
+  t.is(workflow.env.IMAGE_REGISTRY, `\${{ vars.IMAGE_REGISTRY || '${images.registry}' }}`, 'the same default registry');
+  t.deepEqual(workflow.on.push.tags, ['v*']);
+  t.regex(github, /tags="\$IMAGE_REGISTRY\/\$\{\{ matrix.component \}\}:\$IMAGE_TAG"/);
+  t.regex(github, /tags="\$tags,\$IMAGE_REGISTRY\/\$\{\{ matrix.component \}\}:\$version"/);
+  t.regex(github, /require\("\.\/package\.json"\)\.version/, 'a release tag must be the version k8s/ names');
+
+  const gitlab = read('.gitlab-ci.yml');
+  const pipeline = parse(gitlab);
+  const built = [...(pipeline.build_images.parallel.matrix[0].COMPONENT as string[]), 'cassandra'];
+  t.deepEqual(built.sort(), own.sort());
+  for (const job of ['build_images', 'build_cassandra_image']) {
+    const script = (pipeline[job].script as string[]).join('\n');
+    t.regex(script, /docker push "\$IMAGE_REGISTRY\/\$COMPONENT:\$IMAGE_TAG"/, job);
+    t.regex(script, /docker push "\$IMAGE_REGISTRY\/\$COMPONENT:\$version"/, `${job}: the release tag`);
+  }
+});
+
+test('npm run synth renders k8s/ for the images a pipeline pushed: <registry>/<component>:<tag>, nothing else changed', (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'synth-'));
+  try {
+    synthesize(dir, { registry: 'registry.example.com/shop', tag: '3f2c1ab' });
+    for (const file of readdirSync(join(repoRoot, 'k8s'))) {
+      const released = read(`k8s/${file}`);
+      const renamed = readFileSync(join(dir, file), 'utf8');
+      const expected = [...services.map((s) => s.name), 'cassandra'].reduce((text, c) => text.split(imageOf(c as never)).join(`registry.example.com/shop/${c}:3f2c1ab`), released);
+      t.is(renamed, expected, file);
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
