@@ -11,6 +11,22 @@ test.after.always(async () => {
   for (const ks of keyspaces) await dropKeyspace(ks);
 });
 
+/** The slow-service fixture as its own process (node flags first); resolves once it listens. */
+async function startFixture(env: Record<string, string | undefined>, nodeFlags: string[] = []) {
+  const child = spawn(process.execPath, [...nodeFlags, '--import', 'tsx', join(__dirname, 'fixtures', 'slow-service.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
+  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+  const port = await new Promise<number>((resolve, reject) => {
+    let buffered = '';
+    child.stdout.on('data', (chunk: Buffer) => {
+      buffered += chunk.toString();
+      const match = /"msg":"listening","port":(\d+)/.exec(buffered);
+      if (match) resolve(Number(match[1]));
+    });
+    child.once('exit', () => reject(new Error(`service exited before listening:\n${buffered}`)));
+  });
+  return { child, exited, port };
+}
+
 test('stop(): readiness turns 503 at once, in-flight requests finish, new connections are refused', async (t) => {
   const env = testEnv();
   keyspaces.push(env.CASSANDRA_KEYSPACE!);
@@ -41,17 +57,7 @@ test('stop(): readiness turns 503 at once, in-flight requests finish, new connec
 test('SIGTERM: the process finishes its in-flight request and exits 0 within 10 s', async (t) => {
   const env = testEnv({ LOG_LEVEL: 'info' });
   keyspaces.push(env.CASSANDRA_KEYSPACE!);
-  const child = spawn(process.execPath, ['--import', 'tsx', join(__dirname, 'fixtures', 'slow-service.ts')], { env, stdio: ['ignore', 'pipe', 'inherit'] });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /"msg":"listening","port":(\d+)/.exec(buffered);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', () => reject(new Error(`service exited before listening:\n${buffered}`)));
-  });
+  const { child, exited, port } = await startFixture(env);
   const base = `http://127.0.0.1:${port}`;
   const inFlight = call(base, '/slow?ms=2000');
   await new Promise((r) => setTimeout(r, 300));
@@ -75,20 +81,7 @@ test('SIGTERM with tracing on and a tracing backend that never answers: the serv
   const collector = `http://127.0.0.1:${(blackhole.address() as AddressInfo).port}`;
   const env = testEnv({ LOG_LEVEL: 'info', OTEL_EXPORTER_OTLP_ENDPOINT: collector, OTEL_SERVICE_NAME: 'backend' });
   keyspaces.push(env.CASSANDRA_KEYSPACE!);
-  const child = spawn(process.execPath, ['--require', 'tsx/cjs', '--require', join(__dirname, '..', 'src', 'instrumentation.ts'), '--import', 'tsx', join(__dirname, 'fixtures', 'slow-service.ts')], {
-    env,
-    stdio: ['ignore', 'pipe', 'inherit'],
-  });
-  const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
-  const port = await new Promise<number>((resolve, reject) => {
-    let buffered = '';
-    child.stdout.on('data', (chunk: Buffer) => {
-      buffered += chunk.toString();
-      const match = /"msg":"listening","port":(\d+)/.exec(buffered);
-      if (match) resolve(Number(match[1]));
-    });
-    child.once('exit', () => reject(new Error(`service exited before listening:\n${buffered}`)));
-  });
+  const { child, exited, port } = await startFixture(env, ['--require', 'tsx/cjs', '--require', join(__dirname, '..', 'src', 'instrumentation.ts')]);
   // Spans to flush: a few traced requests, the last one still buffered when the signal comes.
   for (let i = 0; i < 3; i++) t.is((await call(`http://127.0.0.1:${port}`, '/slow?ms=10')).status, 200);
   await new Promise((r) => setTimeout(r, 1500));
