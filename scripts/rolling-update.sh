@@ -72,9 +72,11 @@ for service in "${services[@]}"; do
     continue
   fi
   echo "  rolling $service back to its previous image ($reference, ${previous:0:19})"
-  # The old reference may have been moved by the pull (same tag, new image): point it back first.
-  docker tag "$previous" "$reference"
+  # The old reference may have been moved by the pull (same tag, new image): point it back first
+  # (unless the container ran from an image id, as after an earlier rollback).
+  case "$reference" in sha256:*) ;; *) docker tag "$previous" "$reference" ;; esac
   rollback=$(mktemp)
+  trap 'rm -f "$rollback"' EXIT
   printf 'version: "2.4"\nservices:\n  %s:\n    image: %s\n' "$service" "$previous" >"$rollback"
   compose -f "$rollback" up -d --no-deps --force-recreate "$service" || true
   rm -f "$rollback"
