@@ -106,6 +106,9 @@ function traitsOf(c: Component): ComposeTraits {
       readOnly: true,
       dependsOn: healthy(serviceDependencies[c.name]),
       note: 'healthy once /ready answers, i.e. when it reaches Cassandra',
+      // SIGTERM: in-flight requests may take SHUTDOWN_TIMEOUT_MS (8 s), then the database client
+      // closes and the last traces get at most 2.5 s: more than Docker's default 10 s before SIGKILL.
+      extra: () => ({ stop_grace_period: '15s' }),
     };
   }
   const traits: Record<string, ComposeTraits> = {

@@ -12,6 +12,7 @@ import { repoRoot } from '../lib/config-files';
 import { ingressNginx } from '../lib/ingress-nginx';
 import { clusterComponents } from '../lib/workload';
 import { containers, docs, id, matches, ofKind, where, workloads, type Doc } from './manifests';
+import { TRACE_FLUSH_DEADLINE_MS } from '../../services/kit/src/instrumentation';
 
 const podLabels = (w: Doc): Record<string, string> => w.spec.template.metadata.labels;
 
@@ -236,9 +237,11 @@ test('services drain before SIGTERM and stop within their grace period', (t) => 
     const deployment = ofKind('Deployment').find((d) => d.metadata.name === name)!;
     const spec = deployment.spec.template.spec;
     const [, seconds] = spec.containers[0].lifecycle.preStop.exec.command;
-    t.is(spec.terminationGracePeriodSeconds, 15, name);
-    // preStop pause + the services' SHUTDOWN_TIMEOUT_MS (8 s) must fit in the grace period.
-    t.true(Number(seconds) >= 3 && Number(seconds) + 8 < spec.terminationGracePeriodSeconds, `${name}: preStop ${seconds}s`);
+    t.is(spec.terminationGracePeriodSeconds, 20, name);
+    // preStop pause + the services' SHUTDOWN_TIMEOUT_MS (8 s) + closing the database client and the
+    // last trace flush (TRACE_FLUSH_DEADLINE_MS) must fit in the grace period.
+    const shutdown = 8 + TRACE_FLUSH_DEADLINE_MS / 1000 + 1;
+    t.true(Number(seconds) >= 3 && Number(seconds) + shutdown < spec.terminationGracePeriodSeconds, `${name}: preStop ${seconds}s`);
   }
 });
 

@@ -57,7 +57,7 @@ export const orderService: ServiceDefinition = {
         try {
           await checkouts.recover(Date.now(), () => stopping);
         } catch (err) {
-          if (!stopping) deps.log.warn('recovery pass failed', { err: (err as Error).message });
+          deps.log.warn('recovery pass failed', { err: (err as Error).message });
         }
       })().finally(() => (current = undefined)));
     const timer = setInterval(() => void pass(), setting(env, 'CHECKOUT_RECOVERY_INTERVAL_MS'));
