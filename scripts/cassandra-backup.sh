@@ -23,8 +23,10 @@ trap 'rm -rf "$work"' EXIT
 
 keyspace_exists || fail "keyspace $KEYSPACE does not exist"
 echo "backup: schema of $KEYSPACE"
-cql "DESCRIBE KEYSPACE $KEYSPACE" >"$work/schema.cql"
-grep -q "CREATE KEYSPACE" "$work/schema.cql" || fail "could not read the schema of $KEYSPACE"
+# From the first CREATE on: cqlsh may print notices before the schema (e.g. "WARNING: cqlsh was
+# built against 5.0.0, but this server is 5.0.8"), which would break the restore's first statement.
+cql "DESCRIBE KEYSPACE $KEYSPACE" | sed -n '/^CREATE /,$p' >"$work/schema.cql"
+grep -q "^CREATE KEYSPACE" "$work/schema.cql" || fail "could not read the schema of $KEYSPACE"
 
 echo "backup: snapshot $tag"
 nodetool_ snapshot -t "$tag" "$KEYSPACE" >/dev/null

@@ -34,7 +34,9 @@ if keyspace_exists; then
 fi
 
 echo "restore: schema of $KEYSPACE"
-cql_file "$work/schema.cql"
+# Archives of earlier versions may hold cqlsh's notices before the first CREATE: skip them.
+sed -n '/^CREATE /,$p' "$work/schema.cql" >"$work/schema-statements.cql"
+cql_file "$work/schema-statements.cql"
 
 for dir in "$work"/tables/*/; do
   table=$(basename "$dir")

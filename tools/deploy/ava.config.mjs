@@ -8,5 +8,6 @@ export default {
   concurrency: 1,
   serial: true,
   timeout: '20m',
-  environmentVariables: { ENVIRONMENT: 'test', LOG_LEVEL: 'warn' },
+  // No ENVIRONMENT or LOG_LEVEL here: docker-compose would take them from the environment over the
+  // deployment's env file (the stack must run as production, with its own log level).
 };

@@ -1,0 +1,349 @@
+/**
+ * The compose deployment, run for real: compose/docker-compose.yml under a Docker engine of its own
+ * (tools/deploy/docker/engine.ts, inside a network namespace), with the project's images built from
+ * its own Dockerfiles and stand-ins for the third-party ones (tools/deploy/docker/images.ts), and an
+ * override file that changes only those stand-ins' `image:`. Then the operator guide's procedures,
+ * against the running containers: health, the purchase journey through nginx, logs, nodetool and
+ * cqlsh, backup and restore, a restart, traces in Jaeger, the alert drill to a fake Telegram, rolling
+ * updates (one that succeeds, one that must roll back), and a clean stop.
+ *
+ * The tests run in order and share one stack: each is one procedure of docs/runbook.md.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import test from 'ava';
+import { images as published } from '../../../services/kit/src/topology';
+import { startDockerEngine, type DockerEngine, type ExecResult } from '../docker/engine';
+import { buildImages, type BuiltImages } from '../docker/images';
+import type { JourneyResult } from '../journey';
+
+const repoRoot = join(__dirname, '..', '..', '..');
+const composeFile = join(repoRoot, 'compose', 'docker-compose.yml');
+// docker-compose prefers the shell's variables to the env file's: the stack must get the env file's.
+for (const [, name] of readFileSync(composeFile, 'utf8').matchAll(/\$\{([A-Z_][A-Z0-9_]*)[:}?-]/g)) delete process.env[name];
+const services = ['backend', 'cart-service', 'order-service', 'user-service'] as const;
+const gateway = 'http://127.0.0.1';
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// The operator's secrets, made up for this run: .env.example with every placeholder replaced.
+const secrets = {
+  JWT_SECRET_KEY: randomBytes(48).toString('base64'),
+  INTERNAL_API_TOKEN: randomBytes(32).toString('hex'),
+  CASSANDRA_PASSWORD: randomBytes(18).toString('base64url'),
+  ADMIN_PASSWORD: `admin-${randomBytes(12).toString('hex')}`,
+  GRAFANA_ADMIN_PASSWORD: randomBytes(12).toString('hex'),
+  TELEGRAM_BOT_TOKEN: `7${randomBytes(4).readUInt32BE(0)}:${randomBytes(26).toString('base64url')}`,
+  TELEGRAM_CHAT_ID: '-1001234567890',
+};
+const adminEmail = 'admin@example.com';
+
+let engine: DockerEngine;
+let built: BuiltImages;
+let work: string;
+let envFile: string;
+let letsencryptExisted: boolean;
+let journey: JourneyResult;
+
+/** Runs in the engine's namespace, from the repository root. */
+const sh = (command: string[], options: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {}) =>
+  engine.exec(command, { cwd: repoRoot, timeoutMs: 5 * 60_000, ...options });
+/** docker-compose with the deployment's file, the stand-ins' override and the test's env file. */
+const compose = (args: string[], options: { env?: Record<string, string>; timeoutMs?: number; input?: string } = {}) =>
+  sh(['docker-compose', '-f', composeFile, '-f', built.overrideFile, '--env-file', envFile, ...args], options);
+const ok = (result: ExecResult, what: string) => {
+  if (result.code !== 0) throw new Error(`${what} failed (exit ${result.code}):\n${result.stdout}\n${result.stderr}`);
+  return result.stdout;
+};
+
+/** HTTP from inside the namespace (published ports listen there): status and body. */
+async function http(url: string, options: { method?: string; body?: unknown; token?: string } = {}): Promise<{ status: number; body: any }> {
+  const script = `fetch(process.argv[1], JSON.parse(process.argv[2])).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() })), (e) => { process.stdout.write(JSON.stringify({ status: 0, body: String(e) })); })`;
+  const init = {
+    method: options.method ?? 'GET',
+    headers: { ...(options.body === undefined ? {} : { 'Content-Type': 'application/json' }), ...(options.token ? { Authorization: `Bearer ${options.token}` } : {}) },
+    body: options.body === undefined ? undefined : JSON.stringify(options.body),
+    signal: undefined,
+  };
+  const out = JSON.parse(ok(await sh([process.execPath, '-e', script, url, JSON.stringify(init)], { timeoutMs: 30_000 }), `HTTP ${url}`));
+  let body: any = out.body;
+  try {
+    body = JSON.parse(out.body);
+  } catch {
+    // not JSON
+  }
+  return { status: out.status, body };
+}
+
+async function containerId(service: string): Promise<string> {
+  return ok(await compose(['ps', '-q', service]), `ps ${service}`).trim();
+}
+
+async function inspect(id: string, format: string): Promise<string> {
+  return ok(await engine.docker(['inspect', '--format', format, id]), `inspect ${id}`).trim();
+}
+
+/** Every long-running container healthy (or, for one without a healthcheck, running); the ones that are not, otherwise. */
+async function unhealthy(): Promise<string[]> {
+  const ids = ok(await compose(['ps', '-q']), 'ps').split('\n').filter(Boolean);
+  const states = await Promise.all(
+    ids.map(async (id) => inspect(id, '{{index .Config.Labels "com.docker.compose.service"}} {{.State.Status}} {{if .State.Health}}{{.State.Health.Status}}{{else}}none{{end}} {{.State.ExitCode}}')),
+  );
+  return states.filter((s) => {
+    const [name, status, health, exit] = s.split(' ');
+    if (name === 'grafana-volume-init') return !(status === 'exited' && exit === '0');
+    return !(status === 'running' && (health === 'healthy' || health === 'none'));
+  });
+}
+
+async function waitHealthy(timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  let left: string[] = [];
+  while (Date.now() < deadline) {
+    left = await unhealthy();
+    if (left.length === 0) return;
+    await sleep(3000);
+  }
+  const logs = await compose(['logs', '--tail=30']);
+  throw new Error(`not healthy after ${timeoutMs / 1000} s: ${left.join(', ')}\n${logs.stdout.slice(-6000)}`);
+}
+
+async function waitFor<T>(what: string, timeoutMs: number, probe: () => Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000} s waiting for ${what}`);
+    await sleep(2000);
+  }
+}
+
+async function runJourney(): Promise<JourneyResult> {
+  const run = await sh([process.execPath, '--import', 'tsx', join(repoRoot, 'tools', 'deploy', 'journey.ts'), '--url', gateway, '--admin-email', adminEmail, '--admin-password', secrets.ADMIN_PASSWORD], {
+    timeoutMs: 120_000,
+  });
+  if (run.code !== 0) throw new Error(`the purchase journey failed: ${run.stderr}${run.stdout}`);
+  return JSON.parse(run.stdout.trim().split('\n').pop()!);
+}
+
+test.before(async () => {
+  letsencryptExisted = existsSync('/etc/letsencrypt');
+  engine = await startDockerEngine();
+  built = await buildImages(engine, { registry: published.registry, tag: published.tag });
+  work = mkdtempSync(join(tmpdir(), 'ps-compose-'));
+  envFile = join(work, '.env.production');
+  const example = readFileSync(join(repoRoot, 'compose', '.env.example'), 'utf8');
+  const values: Record<string, string> = { ...secrets, TELEGRAM_API_URL: built.telegramApiUrl };
+  writeFileSync(
+    envFile,
+    example
+      .split('\n')
+      .map((line) => {
+        const name = /^([A-Z_][A-Z0-9_]*)=/.exec(line)?.[1];
+        return name && name in values ? `${name}=${values[name]}` : line;
+      })
+      .join('\n'),
+    { mode: 0o600 },
+  );
+  // Leftovers of an interrupted run (the engine's images and volumes are kept between runs).
+  await engine.docker(['rm', '-f', built.telegramContainer]);
+  await compose(['down', '-v', '--remove-orphans'], { timeoutMs: 120_000 });
+  ok(await compose(['up', '-d', '--no-build'], { timeoutMs: 10 * 60_000 }), 'docker-compose up -d');
+});
+
+test.after.always(async () => {
+  if (engine) {
+    await engine.docker(['rm', '-f', built?.telegramContainer ?? 'ps-fake-telegram']).catch(() => undefined);
+    if (built) await compose(['down', '-v', '--remove-orphans'], { timeoutMs: 180_000 }).catch(() => undefined);
+    await engine.stop();
+  }
+  if (work) rmSync(work, { recursive: true, force: true });
+});
+
+test.serial('docker-compose up -d: every container becomes healthy, the one-shot volume init exits 0', async (t) => {
+  await waitHealthy(8 * 60_000);
+  t.deepEqual(await unhealthy(), []);
+  const ps = ok(await compose(['ps']), 'ps');
+  for (const name of [...services, 'cassandra', 'nginx', 'nginx-exporter', 'prometheus', 'alertmanager', 'grafana', 'jaeger']) t.regex(ps, new RegExp(`compose_${name}_1 .*\\(healthy\\)`), name);
+});
+
+test.serial('the bind mounts create nothing on the host: nginx reads certbot\'s folder from the checkout, no /etc/letsencrypt appears', async (t) => {
+  const mounts: Array<{ Source: string; Destination: string }> = JSON.parse(await inspect(await containerId('nginx'), '{{json .Mounts}}'));
+  const certs = mounts.find((m) => m.Destination === '/etc/letsencrypt');
+  t.is(certs?.Source, join(repoRoot, 'compose', 'certbot', 'conf'));
+  t.true(mounts.every((m) => !m.Source.startsWith('/etc/')), JSON.stringify(mounts));
+  t.is(existsSync('/etc/letsencrypt'), letsencryptExisted);
+});
+
+test.serial('scripts/health_check.sh: Nginx+Backend, Prometheus, Alertmanager, Grafana and Jaeger answer', async (t) => {
+  const run = await sh(['bash', 'scripts/health_check.sh']);
+  t.is(run.code, 0, run.stdout + run.stderr);
+  for (const name of ['Nginx+Backend', 'Prometheus', 'Alertmanager', 'Grafana', 'Jaeger']) t.regex(run.stdout, new RegExp(`OK +${name.replace('+', '\\+')}`));
+});
+
+test.serial('the purchase journey through the nginx container: admin creates a product, a customer buys it', async (t) => {
+  journey = await runJourney();
+  t.truthy(journey.orderId);
+  // The gateway keeps its promises: internal and operational paths are not routed.
+  t.is((await http(`${gateway}/metrics`)).status, 404);
+  t.is((await http(`${gateway}/internal/products/${journey.productId}`)).status, 404);
+  t.is((await http(`${gateway}/products?limit=1`)).status, 200);
+});
+
+test.serial('Prometheus scrapes every target of the stack', async (t) => {
+  const targets = await waitFor('every Prometheus target up', 120_000, async () => {
+    const res = await http('http://127.0.0.1:9090/api/v1/targets?state=active');
+    const active: Array<{ labels: { job: string }; health: string; lastError: string }> = res.body?.data?.activeTargets ?? [];
+    return active.length > 0 && active.every((a) => a.health === 'up') ? active : undefined;
+  });
+  const jobs = new Set(targets.map((a) => a.labels.job));
+  for (const job of [...services, 'cassandra', 'nginx', 'prometheus', 'alertmanager']) t.true(jobs.has(job), job);
+});
+
+test.serial('docker-compose logs backend: JSON lines, the start and the journey\'s requests with their request ids', async (t) => {
+  const logs = ok(await compose(['logs', '--no-color', 'backend']), 'logs backend');
+  const entries = logs
+    .split('\n')
+    .map((l) => l.replace(/^[^|{]*\|\s?/, '').trim())
+    .filter((l) => l.startsWith('{'))
+    .map((l) => JSON.parse(l) as { level: string; msg: string; service?: string; path?: string; request_id?: string });
+  const sample = logs.split('\n').slice(0, 8).join('\n');
+  t.true(entries.length > 0, sample);
+  t.true(entries.every((e) => typeof e.level === 'string' && e.service === 'backend'), sample);
+  t.true(entries.some((e) => e.msg === 'listening'), sample);
+  const journeyRequests = entries.filter((e) => e.msg === 'request' && e.path === `/products/${journey.productId}`);
+  t.true(journeyRequests.length > 0, sample);
+  t.true(journeyRequests.every((e) => typeof e.request_id === 'string' && e.request_id.length > 0));
+});
+
+test.serial('docker-compose exec cassandra: nodetool status shows the node Up/Normal, cqlsh lists the keyspace', async (t) => {
+  const status = ok(await compose(['exec', '-T', 'cassandra', 'nodetool', 'status']), 'nodetool status');
+  t.regex(status, /^UN\s/m);
+  const keyspaces = await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', '-p', secrets.CASSANDRA_PASSWORD, '-e', 'DESCRIBE KEYSPACES;']);
+  t.is(keyspaces.code, 0, keyspaces.stderr);
+  t.regex(keyspaces.stdout, /product_store/);
+});
+
+test.serial('a checkout is one trace in Jaeger, found by service and operation as the guide searches', async (t) => {
+  t.is((await http(`${gateway}/products?limit=5`)).status, 200);
+  const search = async (service: string, operation: string) =>
+    waitFor(`a ${service} trace of ${operation}`, 60_000, async () => {
+      const res = await http(`http://127.0.0.1:16686/api/traces?service=${encodeURIComponent(service)}&operation=${encodeURIComponent(operation)}&lookback=1h&limit=20`);
+      const traces: Array<{ spans: Array<{ operationName: string; processID: string }>; processes: Record<string, { serviceName: string }> }> = res.body?.data ?? [];
+      return traces.length ? traces : undefined;
+    });
+  t.true((await search('backend', 'GET /products')).length > 0);
+  const checkouts = await search('order-service', 'POST /orders');
+  const services_ = new Set(checkouts.flatMap((trace) => Object.values(trace.processes).map((p) => p.serviceName)));
+  t.true(services_.has('order-service') && services_.has('cart-service') && services_.has('backend'), [...services_].join(', '));
+});
+
+test.serial('backup and restore with the scripts: a product deleted after the backup is back after the restore', async (t) => {
+  const env = { COMPOSE_ENV_FILE: envFile, BACKUP_DIR: join(work, 'backups') };
+  const backup = await sh(['bash', 'scripts/cassandra-backup.sh'], { env });
+  t.is(backup.code, 0, backup.stdout + backup.stderr);
+  const archive = backup.stdout.trim().split('\n').pop()!;
+  t.true(existsSync(archive), archive);
+
+  const login = await http(`${gateway}/auth/login`, { method: 'POST', body: { email: adminEmail, password: secrets.ADMIN_PASSWORD } });
+  const admin = login.body.access_token as string;
+  t.is((await http(`${gateway}/products/${journey.productId}`, { method: 'DELETE', token: admin })).status, 204);
+  t.is((await http(`${gateway}/products/${journey.productId}`)).status, 404);
+
+  ok(await compose(['stop', ...services]), 'stop the services');
+  const restore = await sh(['bash', 'scripts/cassandra-restore.sh', archive, '--force'], { env, timeoutMs: 10 * 60_000 });
+  t.is(restore.code, 0, restore.stdout + restore.stderr);
+  ok(await compose(['start', ...services]), 'start the services');
+  await waitHealthy(4 * 60_000);
+  ok(await compose(['exec', '-T', 'nginx', 'nginx', '-s', 'reload']), 'reload nginx');
+  const back = await waitFor('the restored product through the gateway', 60_000, async () => {
+    const res = await http(`${gateway}/products/${journey.productId}`);
+    return res.status === 200 ? res.body : undefined;
+  });
+  t.is(back.stock, 3);
+});
+
+test.serial('docker-compose restart backend: healthy again, the gateway serves the catalog', async (t) => {
+  ok(await compose(['restart', 'backend']), 'restart backend');
+  await waitHealthy(3 * 60_000);
+  const res = await waitFor('the catalog through the gateway', 60_000, async () => {
+    const r = await http(`${gateway}/products?limit=1`);
+    return r.status === 200 ? r : undefined;
+  });
+  t.is(res.status, 200);
+});
+
+test.serial('the alert drill: cart-service stopped, ServiceDown reaches the fake Telegram; the bot token is in no log', async (t) => {
+  ok(await compose(['stop', 'cart-service']), 'stop cart-service');
+  // Telegram is unreachable at first: Alertmanager's failed sends are where old versions logged the token.
+  await waitFor('a failed Telegram send in Alertmanager\'s log', 240_000, async () => {
+    const logs = await compose(['logs', '--no-color', 'alertmanager']);
+    return /Notify attempt failed|notify retry canceled|Error on notify/i.test(logs.stdout) ? true : undefined;
+  });
+  ok(await engine.docker(['run', '-d', '--name', built.telegramContainer, '--network', 'compose_backend-net', '--network-alias', built.telegramHost, built.images.telegram]), 'start the fake Telegram');
+  const messages = await waitFor('a ServiceDown message at the fake Telegram', 240_000, async () => {
+    const res = await engine.docker(['exec', built.telegramContainer, ...built.telegramMessagesCommand]);
+    if (res.code !== 0) return undefined;
+    const received: Array<{ token: string; body: { chat_id: number; text: string } }> = JSON.parse(res.stdout || '[]');
+    return received.some((m) => /ServiceDown/.test(m.body.text) && /cart-service/.test(m.body.text)) ? received : undefined;
+  });
+  t.true(messages.every((m) => m.token === secrets.TELEGRAM_BOT_TOKEN), 'sent with the configured bot');
+  t.true(messages.every((m) => String(m.body.chat_id) === secrets.TELEGRAM_CHAT_ID));
+
+  const ids = ok(await compose(['ps', '-q']), 'ps').split('\n').filter(Boolean);
+  for (const id of ids) {
+    const logs = await engine.docker(['logs', id]);
+    const name = await inspect(id, '{{.Name}}');
+    t.false(`${logs.stdout}${logs.stderr}`.includes(secrets.TELEGRAM_BOT_TOKEN.split(':')[1]), `the bot token is in the log of ${name}`);
+  }
+  ok(await compose(['start', 'cart-service']), 'start cart-service');
+  // The fake Telegram leaves the project's network, or `docker-compose down` could not remove it.
+  ok(await engine.docker(['rm', '-f', built.telegramContainer]), 'remove the fake Telegram');
+  await waitHealthy(3 * 60_000);
+  ok(await compose(['exec', '-T', 'nginx', 'nginx', '-s', 'reload']), 'reload nginx');
+});
+
+test.serial('scripts/rolling-update.sh: a new image of backend is rolled out, the gateway serves it', async (t) => {
+  const current = `${published.registry}/backend:${published.tag}`;
+  const next = `${published.tag}-next`;
+  ok(await engine.docker(['build', '-t', `${published.registry}/backend:${next}`, '-'], { input: `FROM ${current}\nLABEL org.opencontainers.image.version=${next}\n` }), 'build the next image');
+  const before = await inspect(await containerId('backend'), '{{.Image}}');
+  const run = await sh(['bash', 'scripts/rolling-update.sh', 'backend'], { env: { COMPOSE_ENV_FILE: envFile, IMAGE_TAG: next, PULL: 'false', GATEWAY_URL: gateway, HEALTH_TIMEOUT: '180' }, timeoutMs: 6 * 60_000 });
+  t.is(run.code, 0, run.stdout + run.stderr);
+  const after = await inspect(await containerId('backend'), '{{.Config.Image}}');
+  t.is(after, `${published.registry}/backend:${next}`);
+  t.not(await inspect(await containerId('backend'), '{{.Image}}'), before);
+  t.is((await http(`${gateway}/products?limit=1`)).status, 200);
+});
+
+test.serial('scripts/rolling-update.sh: a broken image is rolled back, and the image that ran before serves again', async (t) => {
+  const serving = await inspect(await containerId('backend'), '{{.Image}}');
+  const broken = `${published.tag}-broken`;
+  const base = `${published.registry}/backend:${published.tag}`;
+  ok(
+    await engine.docker(['build', '-t', `${published.registry}/backend:${broken}`, '-'], { input: `FROM ${base}\nCMD ["node", "-e", "console.error('broken on purpose'); process.exit(1)"]\n` }),
+    'build the broken image',
+  );
+  const run = await sh(['bash', 'scripts/rolling-update.sh', 'backend'], { env: { COMPOSE_ENV_FILE: envFile, IMAGE_TAG: broken, PULL: 'false', GATEWAY_URL: gateway, HEALTH_TIMEOUT: '60' }, timeoutMs: 6 * 60_000 });
+  t.is(run.code, 1, run.stdout + run.stderr);
+  t.regex(run.stdout, /rolled back to its previous image/);
+  t.is(await inspect(await containerId('backend'), '{{.Image}}'), serving, 'the image that ran before');
+  await waitHealthy(3 * 60_000);
+  t.is((await http(`${gateway}/products/${journey.productId}`)).status, 200);
+});
+
+test.serial('docker-compose stop, then down: every service exits 0, none is killed', async (t) => {
+  const ids = ok(await compose(['ps', '-q']), 'ps').split('\n').filter(Boolean);
+  ok(await compose(['stop'], { timeoutMs: 5 * 60_000 }), 'docker-compose stop');
+  const exits = Object.fromEntries(await Promise.all(ids.map(async (id) => (await inspect(id, '{{index .Config.Labels "com.docker.compose.service"}} {{.State.ExitCode}}')).split(' '))));
+  for (const service of services) t.is(exits[service], '0', `${service} exit code`);
+  for (const [name, code] of Object.entries(exits)) t.not(code, '137', `${name} was killed after the stop timeout`);
+  // What the services' starts and stops used to leave in the logs.
+  const cassandraLog = ok(await compose(['logs', '--no-color', 'cassandra']), 'logs cassandra');
+  t.false(/prepared unqa?ualified statement/i.test(cassandraLog), 'Cassandra logs no prepared-unqualified-statement errors');
+  const orderLog = ok(await compose(['logs', '--no-color', 'order-service']), 'logs order-service');
+  t.false(/after shutdown|Socket was closed/i.test(orderLog), 'order-service stops without database errors');
+  ok(await compose(['down', '-v'], { timeoutMs: 5 * 60_000 }), 'docker-compose down');
+  t.is(ok(await compose(['ps', '-q']), 'ps').trim(), '');
+});
