@@ -49,7 +49,8 @@ test('one image naming scheme: the pipelines push <IMAGE_REGISTRY>/<component>:<
 
   const github = read('.github/workflows/deploy-production.yml');
   const workflow = parse(github);
-  t.is(workflow.env.IMAGE_REGISTRY, `\${{ vars.IMAGE_REGISTRY || '${images.registry}' }}`, 'the same default registry');
+  t.is(workflow.env.IMAGE_REGISTRY, "${{ vars.IMAGE_REGISTRY || format('ghcr.io/{0}', github.repository_owner) }}");
+  t.is(images.registry, 'ghcr.io/product-store', "the project's own repository (owner product-store) pushes where compose and k8s/ look");
   t.deepEqual(workflow.on.push.tags, ['v*']);
   t.regex(github, /tags="\$IMAGE_REGISTRY\/\$\{\{ matrix.component \}\}:\$IMAGE_TAG"/);
   t.regex(github, /tags="\$tags,\$IMAGE_REGISTRY\/\$\{\{ matrix.component \}\}:\$version"/);
