@@ -81,3 +81,14 @@ test('npm run synth renders k8s/ for the images a pipeline pushed: <registry>/<c
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('the images run a Node.js LTS line that is still supported, and esbuild targets it', (t) => {
+  // End of life of the even (LTS) lines, from the Node.js release schedule.
+  const endOfLife: Record<number, string> = { 18: '2025-04-30', 20: '2026-04-30', 22: '2027-04-30', 24: '2028-04-30', 26: '2029-04-30' };
+  const dockerfile = read('Dockerfile');
+  const major = Number(/^ARG NODE_IMAGE=node:(\d+)-bookworm-slim$/m.exec(dockerfile)?.[1]);
+  t.truthy(endOfLife[major], `node:${major} is an LTS line`);
+  t.true(new Date(endOfLife[major]) > new Date(), `Node ${major} reached its end of life on ${endOfLife[major]}`);
+  const targets = [...dockerfile.matchAll(/--target=node(\d+)/g)].map((m) => Number(m[1]));
+  t.true(targets.length > 0 && targets.every((n) => n === major), `esbuild targets ${targets.join(', ')}`);
+});
