@@ -65,9 +65,13 @@ export async function ensureCassandra(options: CassandraOptions = {}): Promise<C
   return startLocalCassandra({ ...options, port, log });
 }
 
+/** Where the project caches heavy artifacts outside the repository: PRODUCT_STORE_CACHE, else $XDG_CACHE_HOME/product-store, else ~/.cache/product-store. */
+export function cacheBase(): string {
+  return process.env.PRODUCT_STORE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'product-store');
+}
+
 export function cacheDir(): string {
-  const base = process.env.PRODUCT_STORE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'product-store');
-  return join(base, `cassandra-${cassandraVersion}`);
+  return join(cacheBase(), `cassandra-${cassandraVersion}`);
 }
 
 /** Resolves the server's runtime classpath with Maven, once; later calls return the cached folder. */

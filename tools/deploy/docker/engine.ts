@@ -19,8 +19,9 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readFileSync, readdirSync, readlinkSync, rmSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
 import { request } from 'node:http';
-import { constants, homedir, tmpdir } from 'node:os';
+import { constants, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { cacheBase } from '../../cassandra/launcher';
 
 export interface EngineOptions {
   /** @default <cache>/docker/data-root */
@@ -71,10 +72,7 @@ export interface DockerEngine {
 const defaultLog = (line: string) => process.stderr.write(`deploy: ${line}\n`);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
-/** The cache root of tools/cassandra/launcher.ts (`base` there). */
-export function cacheBase(): string {
-  return process.env.PRODUCT_STORE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'product-store');
-}
+export { cacheBase };
 
 const NS_PREFIX = 'ps-docker-';
 const CGROUP_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'devices', 'freezer', 'blkio', 'pids'];

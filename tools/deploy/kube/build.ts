@@ -21,8 +21,8 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync, copyFileSync, chmodSync } from 'node:fs';
-import { homedir } from 'node:os';
 import { join } from 'node:path';
+import { cacheBase } from '../../cassandra/launcher';
 
 export const KUBE_VERSION = 'v1.33.13';
 
@@ -39,10 +39,7 @@ export interface KubeBinaries {
   readonly etcd: string;
 }
 
-/** Same root as tools/cassandra/launcher.ts. */
-export function cacheBase(): string {
-  return process.env.PRODUCT_STORE_CACHE || join(process.env.XDG_CACHE_HOME || join(homedir(), '.cache'), 'product-store');
-}
+export { cacheBase };
 
 export function kubeCacheDir(): string {
   return join(cacheBase(), `kube-${KUBE_VERSION}`);

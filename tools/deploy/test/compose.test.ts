@@ -64,7 +64,6 @@ async function http(url: string, options: { method?: string; body?: unknown; tok
     method: options.method ?? 'GET',
     headers: { ...(options.body === undefined ? {} : { 'Content-Type': 'application/json' }), ...(options.token ? { Authorization: `Bearer ${options.token}` } : {}) },
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
-    signal: undefined,
   };
   const out = JSON.parse(ok(await sh([process.execPath, '-e', script, url, JSON.stringify(init)], { timeoutMs: 30_000 }), `HTTP ${url}`));
   let body: any = out.body;
@@ -235,8 +234,8 @@ test.serial('a checkout is one trace in Jaeger, found by service and operation a
     });
   t.true((await search('backend', 'GET /products')).length > 0);
   const checkouts = await search('order-service', 'POST /orders');
-  const services_ = new Set(checkouts.flatMap((trace) => Object.values(trace.processes).map((p) => p.serviceName)));
-  t.true(services_.has('order-service') && services_.has('cart-service') && services_.has('backend'), [...services_].join(', '));
+  const traced = new Set(checkouts.flatMap((trace) => Object.values(trace.processes).map((p) => p.serviceName)));
+  t.true(traced.has('order-service') && traced.has('cart-service') && traced.has('backend'), [...traced].join(', '));
 });
 
 test.serial('backup and restore with the scripts: a product deleted after the backup is back after the restore', async (t) => {
