@@ -38,14 +38,21 @@ echo "restore: schema of $KEYSPACE"
 sed -n '/^CREATE /,$p' "$work/schema.cql" >"$work/schema-statements.cql"
 cql_file "$work/schema-statements.cql"
 
-for dir in "$work"/tables/*/; do
-  table=$(basename "$dir")
-  echo "restore: table $table"
-  in_cassandra "rm -rf '$STAGING_DIR/$table' && mkdir -p '$STAGING_DIR/$table'"
-  tar -C "$dir" -cf - . | in_cassandra "tar -C '$STAGING_DIR/$table' -xf -"
-  # The schema files of the snapshot are not sstables.
-  in_cassandra "rm -f '$STAGING_DIR/$table/schema.cql' '$STAGING_DIR/$table/manifest.json'"
-  nodetool_ import "$KEYSPACE" "$table" "$STAGING_DIR/$table" >/dev/null
-  in_cassandra "rm -rf '$STAGING_DIR/$table'"
-done
+# One pass into Cassandra for all tables (each exec through docker-compose costs seconds): the tables'
+# snapshots are staged, each is loaded with `nodetool import`, then the staging folder is removed.
+tables=$(cd "$work/tables" && ls -d */ | tr -d / | tr '\n' ' ')
+[ -n "$tables" ] || fail "$archive holds no table"
+echo "restore: tables $tables"
+if [ "$MODE" = local ]; then nodetool_path="$ROOT/tools/cassandra/nodetool"; else nodetool_path=nodetool; fi
+# The schema files of the snapshot are not sstables.
+tar -C "$work/tables" -cf - . | in_cassandra "
+  set -e
+  rm -rf '$STAGING_DIR' && mkdir -p '$STAGING_DIR' && tar -C '$STAGING_DIR' -xf -
+  rm -f '$STAGING_DIR'/*/schema.cql '$STAGING_DIR'/*/manifest.json
+  for table in $tables; do
+    echo \"restore: table \$table\"
+    '$nodetool_path' import '$KEYSPACE' \"\$table\" '$STAGING_DIR'/\"\$table\" >/dev/null || { rm -rf '$STAGING_DIR'; exit 1; }
+  done
+  rm -rf '$STAGING_DIR'
+"
 echo "restore: $KEYSPACE restored from $archive"

@@ -9,7 +9,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { homedir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { basename, dirname, join, resolve } from 'node:path';
 import { Client } from 'cassandra-driver';
 
 const here = __dirname;
@@ -91,13 +91,19 @@ export function resolveJmxExporter(log: (line: string) => void = defaultLog): st
   const jar = join(cacheDir(), 'agents', `jmx_prometheus_javaagent-${jmxExporterVersion}.jar`);
   if (existsSync(jar)) return jar;
   requireMaven();
+  const staging = join(cacheDir(), `agents.partial-${process.pid}`);
+  mkdirSync(dirname(jar), { recursive: true });
   log(`fetching the Prometheus JMX exporter ${jmxExporterVersion} with Maven (once)`);
   const run = spawnSync(
     'mvn',
-    ['-B', '-q', '-f', pomFile, 'dependency:copy', `-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:${jmxExporterVersion}`, `-DoutputDirectory=${join(cacheDir(), 'agents')}`],
+    ['-B', '-q', '-f', pomFile, 'dependency:copy', `-Dartifact=io.prometheus.jmx:jmx_prometheus_javaagent:${jmxExporterVersion}`, `-DoutputDirectory=${staging}`],
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
-  if (run.status !== 0 || !existsSync(jar)) throw new Error(`Maven could not fetch the JMX exporter (exit ${run.status}):\n${mavenErrors(run)}`);
+  const fetched = join(staging, basename(jar));
+  if (run.status !== 0 || !existsSync(fetched)) throw new Error(`Maven could not fetch the JMX exporter (exit ${run.status}):\n${mavenErrors(run)}`);
+  // Renamed into place whole: a launcher running at the same time never sees half a jar.
+  renameSync(fetched, jar);
+  rmSync(staging, { recursive: true, force: true });
   return jar;
 }
 
@@ -105,7 +111,8 @@ export function resolveJars(log: (line: string) => void = defaultLog): string {
   const lib = join(cacheDir(), 'lib');
   if (existsSync(join(lib, '.complete'))) return lib;
   requireMaven();
-  const staging = `${lib}.partial`;
+  // Per process: two launchers fetching at once (parallel test runs) must not delete each other's files.
+  const staging = `${lib}.partial-${process.pid}`;
   rmSync(staging, { recursive: true, force: true });
   mkdirSync(staging, { recursive: true });
   log(`fetching cassandra-all ${cassandraVersion} and its dependencies with Maven into ${lib} (once)`);
@@ -119,8 +126,18 @@ export function resolveJars(log: (line: string) => void = defaultLog): string {
     throw new Error(`Maven could not resolve cassandra-all ${cassandraVersion} (exit ${run.status}):\n${mavenErrors(run)}`);
   }
   writeFileSync(join(staging, '.complete'), `${new Date().toISOString()}\n`);
+  if (existsSync(join(lib, '.complete'))) {
+    // Another launcher finished first: keep its copy.
+    rmSync(staging, { recursive: true, force: true });
+    return lib;
+  }
   rmSync(lib, { recursive: true, force: true });
-  renameSync(staging, lib);
+  try {
+    renameSync(staging, lib);
+  } catch (err) {
+    rmSync(staging, { recursive: true, force: true });
+    if (!existsSync(join(lib, '.complete'))) throw err;
+  }
   return lib;
 }
 
