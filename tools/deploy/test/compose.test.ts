@@ -218,10 +218,17 @@ test.serial('docker-compose logs backend: JSON lines, the start and the journey\
 
 test.serial('docker-compose exec cassandra: nodetool status shows the node Up/Normal, cqlsh lists the keyspace', async (t) => {
   const status = ok(await compose(['exec', '-T', 'cassandra', 'nodetool', 'status']), 'nodetool status');
-  t.regex(status, /^UN\s/m);
+  t.regex(status, /Datacenter: datacenter1/);
+  const id = ok(await compose(['ps', '-q', 'cassandra']), 'ps cassandra').trim();
+  const ip = (await inspect(id, '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')).trim();
+  t.regex(status, new RegExp(`^UN\\s+${ip.replace(/\./g, '\\.')}\\s`, 'm'), `the node listens on its container's address ${ip}`);
   const keyspaces = await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', '-p', secrets.CASSANDRA_PASSWORD, '-e', 'DESCRIBE KEYSPACES;']);
   t.is(keyspaces.code, 0, keyspaces.stderr);
   t.regex(keyspaces.stdout, /product_store/);
+  const local = ok(await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', '-p', secrets.CASSANDRA_PASSWORD, '-e', 'SELECT cluster_name, data_center FROM system.local;']), 'cqlsh system.local');
+  t.regex(local, /product-store\s+\|\s+datacenter1/);
+  const refused = await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', '-p', 'cassandra', '-e', 'SELECT now() FROM system.local;']);
+  t.not(refused.code, 0, 'the default password no longer works');
 });
 
 test.serial('a checkout is one trace in Jaeger, found by service and operation as the guide searches', async (t) => {
