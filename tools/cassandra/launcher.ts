@@ -31,6 +31,13 @@ export interface CassandraOptions {
   heap?: string;
   /** Port of the Prometheus JMX exporter. @default CASSANDRA_METRICS_PORT or 7070 */
   metricsPort?: number;
+  /** Local JMX port (nodetool). @default CASSANDRA_JMX_PORT or 7199 */
+  jmxPort?: number;
+  /**
+   * Top-level scalar settings of cassandra.yaml that replace the launcher's values or add to them,
+   * e.g. `{ tombstone_failure_threshold: 100 }`. Cassandra 5.0 key names only (it rejects unknown keys).
+   */
+  yaml?: Record<string, string | number | boolean>;
   /** How long to wait for CQL to answer. @default 180 s */
   startTimeoutMs?: number;
   log?: (line: string) => void;
@@ -63,6 +70,14 @@ export async function ensureCassandra(options: CassandraOptions = {}): Promise<C
     return { host: external, port, releaseVersion, owned: false, startMs: Date.now() - started, stop: async () => undefined };
   }
   return startLocalCassandra({ ...options, port, log });
+}
+
+/**
+ * Starts (or adopts) a node of its own on `dataDir`, whatever CASSANDRA_HOST says: for tests that need
+ * a Cassandra configured differently (`yaml`) beside the shared one. Give it its own folder and ports.
+ */
+export async function startCassandra(options: CassandraOptions & { dataDir: string; port: number }): Promise<CassandraHandle> {
+  return startLocalCassandra({ ...options, log: options.log ?? defaultLog });
 }
 
 /** Where the project caches heavy artifacts outside the repository: PRODUCT_STORE_CACHE, else $XDG_CACHE_HOME/product-store, else ~/.cache/product-store. */
@@ -100,7 +115,10 @@ export function resolveJmxExporter(log: (line: string) => void = defaultLog): st
     { encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 },
   );
   const fetched = join(staging, basename(jar));
-  if (run.status !== 0 || !existsSync(fetched)) throw new Error(`Maven could not fetch the JMX exporter (exit ${run.status}):\n${mavenErrors(run)}`);
+  if (run.status !== 0 || !existsSync(fetched)) {
+    rmSync(staging, { recursive: true, force: true });
+    throw new Error(`Maven could not fetch the JMX exporter (exit ${run.status}):\n${mavenErrors(run)}`);
+  }
   // Renamed into place whole: a launcher running at the same time never sees half a jar.
   renameSync(fetched, jar);
   rmSync(staging, { recursive: true, force: true });
@@ -184,7 +202,30 @@ export function nodetoolCommand(args: string[]): { command: string; args: string
   };
 }
 
-function writeConfig(dataDir: string, port: number): string {
+/** A YAML scalar: numbers and booleans as they are, strings quoted. */
+function yamlScalar(value: string | number | boolean): string {
+  return typeof value === 'string' ? JSON.stringify(value) : String(value);
+}
+
+/** Replaces the top-level keys of `yaml` named in `overrides` and appends the others. */
+export function mergeYaml(yaml: string, overrides: Record<string, string | number | boolean> = {}): string {
+  const pending = new Map(Object.entries(overrides));
+  for (const key of pending.keys()) {
+    if (!/^[a-z][a-z0-9_]*$/.test(key)) throw new Error(`cassandra.yaml override "${key}" is not a top-level key name`);
+  }
+  const lines = yaml.split('\n').map((line) => {
+    const key = /^([a-z][a-z0-9_]*):(.*)$/.exec(line);
+    if (!key || !pending.has(key[1])) return line;
+    if (key[2].trim() === '') throw new Error(`cassandra.yaml override "${key[1]}" would replace a block; only scalar settings can be overridden`);
+    const value = pending.get(key[1])!;
+    pending.delete(key[1]);
+    return `${key[1]}: ${yamlScalar(value)}`;
+  });
+  const added = [...pending].map(([key, value]) => `${key}: ${yamlScalar(value)}`);
+  return `${lines.join('\n').trimEnd()}\n${added.length ? `${added.join('\n')}\n` : ''}`;
+}
+
+function writeConfig(dataDir: string, port: number, overrides?: Record<string, string | number | boolean>): string {
   const conf = join(dataDir, 'conf');
   mkdirSync(conf, { recursive: true });
   const dirs = ['data', 'commitlog', 'saved_caches', 'hints', 'cdc_raw', 'logs'].map((d) => join(dataDir, d));
@@ -218,7 +259,7 @@ concurrent_compactors: 1
 authenticator: AllowAllAuthenticator
 authorizer: AllowAllAuthorizer
 `;
-  writeFileSync(join(conf, 'cassandra.yaml'), yaml);
+  writeFileSync(join(conf, 'cassandra.yaml'), mergeYaml(yaml, overrides));
   writeFileSync(
     join(conf, 'logback.xml'),
     `<configuration scan="false">
@@ -342,7 +383,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
     log(owned ? `adopting the Cassandra left running on this data folder (pid ${running.pid})` : `sharing the Cassandra another launcher runs (pid ${running.pid})`);
     const releaseVersion = await waitForCql(host, port, timeoutMs, () => (pidAlive(running.pid) ? undefined : `Cassandra (pid ${running.pid}) exited\n${logTail(dataDir)}`));
     if (owned) writeFileSync(pidFile, `${running.pid} ${process.pid}\n`);
-    return { host, port, releaseVersion, metricsPort: Number(process.env.CASSANDRA_METRICS_PORT || 7070), owned, startMs: Date.now() - started, stop: owned ? () => stopPid(running.pid, undefined, log) : async () => undefined };
+    return { host, port, releaseVersion, metricsPort: options.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070), owned, startMs: Date.now() - started, stop: owned ? () => stopPid(running.pid, undefined, log) : async () => undefined };
   }
   if (await portOpen(host, port)) {
     throw new Error(
@@ -355,7 +396,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
   const exporter = resolveJmxExporter(log);
   const metricsPort = options.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070);
   if (await portOpen(host, metricsPort)) throw new Error(`port ${metricsPort} (Cassandra's metrics) is in use; set CASSANDRA_METRICS_PORT to a free port`);
-  const conf = writeConfig(dataDir, port);
+  const conf = writeConfig(dataDir, port, options.yaml);
   const jamm = readdirSync(lib).find((f) => /^jamm-.*\.jar$/.test(f));
   const heap = options.heap ?? process.env.CASSANDRA_HEAP ?? '1G';
   const args = [
@@ -372,7 +413,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
     `-Dlogback.configurationFile=${join(conf, 'logback.xml')}`,
     '-Dcassandra.skip_wait_for_gossip_to_settle=0',
     '-Dcassandra.ring_delay_ms=100',
-    `-Dcassandra.jmx.local.port=${process.env.CASSANDRA_JMX_PORT || 7199}`,
+    `-Dcassandra.jmx.local.port=${options.jmxPort ?? (process.env.CASSANDRA_JMX_PORT || 7199)}`,
     'org.apache.cassandra.service.CassandraDaemon',
   ];
   const stdoutFile = openSync(join(dataDir, 'logs', 'stdout.log'), 'w');

@@ -4,6 +4,7 @@
  */
 import { auth, Client, policies, types, type ClientOptions } from 'cassandra-driver';
 import type { Config } from './config';
+import { hardenControlConnection } from './driver-hardening';
 
 export const consistency = types.consistencies;
 
@@ -37,6 +38,7 @@ export function clientOptions(config: Config['cassandra'], keyspace?: string): C
 }
 
 export function createClient(config: Config['cassandra'], keyspace?: string): Client {
+  hardenControlConnection();
   return new Client(clientOptions(config, keyspace));
 }
 

@@ -69,10 +69,15 @@ const internalError = new HttpProblem(500, 'INTERNAL_ERROR', 'Internal server er
 /** Cassandra's Unavailable, Overloaded, WriteTimeout and ReadTimeout responses. */
 const unavailableResponseCodes = new Set([0x1000, 0x1001, 0x1100, 0x1200]);
 
-/** Turns driver errors meaning "the database cannot answer now" into a 503 rather than a 500. */
+/**
+ * Turns driver errors meaning "the database cannot answer now" into a 503 rather than a 500: no host,
+ * a timeout, a busy or dropped connection (a query in flight when its socket closes fails with
+ * `DriverError: Socket was closed`, marked isSocketError), and Cassandra's own "not now" answers.
+ */
 export function isUnavailableError(err: unknown): boolean {
   const name = (err as { name?: string } | undefined)?.name;
   if (name === 'NoHostAvailableError' || name === 'OperationTimedOutError' || name === 'BusyConnectionError') return true;
+  if (name === 'DriverError' && (err as { isSocketError?: boolean }).isSocketError === true) return true;
   return name === 'ResponseError' && unavailableResponseCodes.has((err as { code?: number }).code ?? -1);
 }
 

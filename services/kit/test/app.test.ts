@@ -4,6 +4,7 @@ import test from 'ava';
 import Router from '@koa/router';
 import { z } from 'zod';
 import { createApp, createAuth, createLogger, createMetrics, DEVELOPMENT_INTERNAL_TOKEN, problems, readJson } from '../src';
+import { errors as driverErrors } from 'cassandra-driver';
 import { call, internalHeaders, tokenFor } from '../testing';
 
 const lines: string[] = [];
@@ -28,6 +29,10 @@ test.before(async () => {
   });
   router.get('/db-down', () => {
     throw Object.assign(new Error('All host(s) tried for query failed'), { name: 'NoHostAvailableError' });
+  });
+  router.get('/socket-closed', () => {
+    // What cassandra-driver's Connection rejects in-flight queries with when its socket closes.
+    throw Object.assign(new (driverErrors.DriverError as unknown as new (message: string) => Error)('Socket was closed'), { isSocketError: true });
   });
   router.get('/admin', auth.requireAdmin, (ctx) => {
     ctx.body = { ok: true };
@@ -126,6 +131,13 @@ test('a database that cannot answer is 503 with Retry-After', async (t) => {
   isProblem(t, res, 503, 'DATABASE_UNAVAILABLE');
   t.is(res.headers.get('retry-after'), '1');
   t.false(res.text.includes('All host'));
+});
+
+test('a query whose connection dropped is 503 with Retry-After, not a 500', async (t) => {
+  const res = await call(base, '/socket-closed');
+  isProblem(t, res, 503, 'DATABASE_UNAVAILABLE');
+  t.is(res.headers.get('retry-after'), '1');
+  t.false(res.text.includes('Socket was closed'));
 });
 
 test('unknown routes are 404 and wrong methods 405 problems', async (t) => {
