@@ -39,7 +39,7 @@ cql() {
   if [ "$MODE" = local ]; then
     "$ROOT/tools/cassandra/cql" -e "$1"
   else
-    compose exec -T cassandra sh -c 'if [ -n "$CASSANDRA_PASSWORD" ]; then cqlsh -u cassandra -p "$CASSANDRA_PASSWORD" -e "$1"; else cqlsh -e "$1"; fi' sh "$1"
+    compose exec -T cassandra sh -c 'if [ -n "$CASSANDRA_PASSWORD" ]; then cqlsh -u cassandra --password="$CASSANDRA_PASSWORD" -e "$1"; else cqlsh -e "$1"; fi' sh "$1"
   fi
 }
 
@@ -48,7 +48,7 @@ cql_file() {
   if [ "$MODE" = local ]; then
     "$ROOT/tools/cassandra/cql" -f "$1"
   else
-    compose exec -T cassandra sh -c 'cat > /tmp/restore.cql && if [ -n "$CASSANDRA_PASSWORD" ]; then cqlsh -u cassandra -p "$CASSANDRA_PASSWORD" -f /tmp/restore.cql; else cqlsh -f /tmp/restore.cql; fi; status=$?; rm -f /tmp/restore.cql; exit $status' <"$1"
+    compose exec -T cassandra sh -c 'cat > /tmp/restore.cql && if [ -n "$CASSANDRA_PASSWORD" ]; then cqlsh -u cassandra --password="$CASSANDRA_PASSWORD" -f /tmp/restore.cql; else cqlsh -f /tmp/restore.cql; fi; status=$?; rm -f /tmp/restore.cql; exit $status' <"$1"
   fi
 }
 

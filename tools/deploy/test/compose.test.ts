@@ -31,7 +31,9 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const secrets = {
   JWT_SECRET_KEY: randomBytes(48).toString('base64'),
   INTERNAL_API_TOKEN: randomBytes(32).toString('hex'),
-  CASSANDRA_PASSWORD: randomBytes(18).toString('base64url'),
+  // Leading '-', as 1 in 64 random base64url passwords have: cqlsh's `-p VALUE` took it for an option
+  // (the scripts and the runbook pass --password=VALUE).
+  CASSANDRA_PASSWORD: `-${randomBytes(18).toString('base64url')}`,
   ADMIN_PASSWORD: `admin-${randomBytes(12).toString('hex')}`,
   GRAFANA_ADMIN_PASSWORD: randomBytes(12).toString('hex'),
   TELEGRAM_BOT_TOKEN: `7${randomBytes(4).readUInt32BE(0)}:${randomBytes(26).toString('base64url')}`,
@@ -222,12 +224,12 @@ test.serial('docker-compose exec cassandra: nodetool status shows the node Up/No
   const id = ok(await compose(['ps', '-q', 'cassandra']), 'ps cassandra').trim();
   const ip = (await inspect(id, '{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}')).trim();
   t.regex(status, new RegExp(`^UN\\s+${ip.replace(/\./g, '\\.')}\\s`, 'm'), `the node listens on its container's address ${ip}`);
-  const keyspaces = await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', '-p', secrets.CASSANDRA_PASSWORD, '-e', 'DESCRIBE KEYSPACES;']);
+  const keyspaces = await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', `--password=${secrets.CASSANDRA_PASSWORD}`, '-e', 'DESCRIBE KEYSPACES;']);
   t.is(keyspaces.code, 0, keyspaces.stderr);
   t.regex(keyspaces.stdout, /product_store/);
-  const local = ok(await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', '-p', secrets.CASSANDRA_PASSWORD, '-e', 'SELECT cluster_name, data_center FROM system.local;']), 'cqlsh system.local');
+  const local = ok(await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', `--password=${secrets.CASSANDRA_PASSWORD}`, '-e', 'SELECT cluster_name, data_center FROM system.local;']), 'cqlsh system.local');
   t.regex(local, /product-store\s+\|\s+datacenter1/);
-  const refused = await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', '-p', 'cassandra', '-e', 'SELECT now() FROM system.local;']);
+  const refused = await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', '--password=cassandra', '-e', 'SELECT now() FROM system.local;']);
   t.not(refused.code, 0, 'the default password no longer works');
 });
 
