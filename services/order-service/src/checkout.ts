@@ -38,6 +38,7 @@ export class Checkouts {
   private readonly revenue;
   private readonly failures;
   private readonly cancelled;
+  private readonly recovery;
 
   constructor(
     private readonly repo: OrderRepository,
@@ -50,6 +51,14 @@ export class Checkouts {
     this.revenue = metrics.counter('orders_revenue_cents_total', 'Value of confirmed orders in minor units', ['currency'] as const);
     this.failures = metrics.counter('checkout_failures_total', 'Checkouts that did not produce an order, by reason', ['reason'] as const);
     this.cancelled = metrics.counter('orders_cancelled_total', 'Orders cancelled');
+    this.recovery = {
+      backlog: metrics.gauge('checkout_recovery_backlog', 'Unfinished checkouts and cancellations older than the checkout timeout, seen by the last recovery pass'),
+      oldest: metrics.gauge('checkout_recovery_oldest_pending_seconds', 'Age of the oldest unfinished work seen by the last recovery pass (0: none)'),
+      reads: metrics.gauge('checkout_recovery_pass_reads', 'Partition reads (pages) of the last recovery pass'),
+      failures: metrics.counter('checkout_recovery_pass_failures_total', 'Recovery passes that failed or could not read all pending work'),
+      lastSuccess: metrics.gauge('checkout_recovery_last_success_timestamp_seconds', 'When the last complete recovery pass ended (Unix time)'),
+      items: metrics.counter('checkout_recovery_items_total', 'Pending work recovery handled, by outcome (finished, deferred to the next pass)', ['outcome'] as const),
+    };
   }
 
   /** POST /orders under an Idempotency-Key; `validate` throws a 400 for a body a new order cannot take. */
@@ -204,10 +213,20 @@ export class Checkouts {
    * next pass, on this replica or another).
    */
   async recover(now = Date.now(), cancelled: () => boolean = () => false): Promise<number> {
+    let scan;
+    try {
+      scan = await this.repo.pendingWork(new Date(now), this.settings.recoveryWindowHours, this.settings.checkoutTimeoutMs);
+    } catch (err) {
+      this.recovery.failures.inc();
+      throw err;
+    }
+    const due = scan.items.filter((work) => now - work.created_at.getTime() >= this.settings.checkoutTimeoutMs);
+    this.recovery.backlog.set(due.length);
+    this.recovery.oldest.set(due.length ? Math.max(...due.map((w) => now - w.created_at.getTime())) / 1000 : 0);
+    this.recovery.reads.set(scan.reads);
     let finished = 0;
-    for (const work of await this.repo.pendingWork(new Date(now), this.settings.recoveryWindowHours)) {
+    for (const work of due) {
       if (cancelled()) break;
-      if (now - work.created_at.getTime() < this.settings.checkoutTimeoutMs) continue;
       try {
         if (work.kind === 'checkout') await this.recoverCheckout(work);
         else {
@@ -216,10 +235,18 @@ export class Checkouts {
           await this.repo.finishWork(work);
         }
         finished++;
+        this.recovery.items.inc({ outcome: 'finished' });
       } catch (err) {
+        this.recovery.items.inc({ outcome: 'deferred' });
         this.log.warn('recovery of an order deferred to the next pass', { order_id: work.order_id, kind: work.kind, err: (err as Error).message });
       }
     }
+    if (scan.errors.length > 0) {
+      // What could be read was recovered; the rest waits for the next pass, and the pass counts as failed.
+      this.recovery.failures.inc();
+      throw new Error(`recovery could not read all pending work (${scan.errors.length} failed reads): ${scan.errors[0]!.message}`);
+    }
+    this.recovery.lastSuccess.set(Date.now() / 1000);
     return finished;
   }
 

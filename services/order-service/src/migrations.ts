@@ -25,4 +25,29 @@ export const migrations: Migration[] = [
         PRIMARY KEY ((user_id, key))) WITH default_time_to_live = 172800`,
     ],
   },
+  {
+    version: 2,
+    name: 'pending work in per-writer slots with a slot list and cursors, so recovery reads no finished work',
+    // pending_work stays: recovery drains it from its own cursor (work of replicas of the previous release).
+    // See work-queue.ts. Rows expire after 31 days, past the longest recovery window (720 h); tombstones
+    // go after 3 h, as long as Cassandra's default hint window, since no pass reads them again.
+    statements: [
+      // One small partition per writer process and 5-second slot; its rows are deleted within
+      // milliseconds, in the same compaction window as their writes (TWCS: whole hours compact together
+      // and, once expired, are dropped without being read).
+      `CREATE TABLE IF NOT EXISTS work_items (
+        writer timeuuid, slot timestamp, order_id timeuuid, kind text, user_id uuid, created_at timestamp,
+        PRIMARY KEY ((writer, slot), order_id, kind))
+        WITH gc_grace_seconds = 10800 AND default_time_to_live = 2678400
+        AND compaction = {'class': 'TimeWindowCompactionStrategy', 'compaction_window_unit': 'HOURS', 'compaction_window_size': 1}`,
+      // The slots, by hour: written once when a writer opens a slot, updated once when it is drained,
+      // never deleted. Recovery reads it from its cursor.
+      `CREATE TABLE IF NOT EXISTS work_slots (
+        hour int, slot timestamp, writer timeuuid, drained boolean,
+        PRIMARY KEY (hour, slot, writer))
+        WITH gc_grace_seconds = 10800 AND default_time_to_live = 2678400`,
+      // How far recovery has read: 'slots' (every slot before it is drained) and 'legacy' (pending_work's hours).
+      `CREATE TABLE IF NOT EXISTS work_cursors (name text PRIMARY KEY, position timestamp)`,
+    ],
+  },
 ];

@@ -1,16 +1,13 @@
 /** CQL for orders, checkouts, pending work and idempotency keys. */
 import { conditional, idempotent, types, type Client } from '@product-store/kit';
 import type { CartLine, Order, OrderItem, OrderStatus } from './orders';
+import { WorkQueue, type PendingScan, type PendingWork } from './work-queue';
+
+export { workBucket, type PendingScan, type PendingWork, type WorkKind } from './work-queue';
 
 const { Uuid, TimeUuid } = types;
 
-/** pending_work's partition: the hour (UTC) the work was created, as YYYYMMDDHH. */
-export function workBucket(at: Date): number {
-  return Number(at.toISOString().slice(0, 13).replace(/[-T]/g, ''));
-}
-
 export type CheckoutState = 'reserving' | 'confirmed' | 'failed';
-export type WorkKind = 'checkout' | 'cancel';
 
 export interface Checkout {
   order_id: string;
@@ -32,13 +29,6 @@ export interface IdempotencyRecord {
   response?: { status: number; body: unknown };
 }
 
-export interface PendingWork {
-  order_id: string;
-  kind: WorkKind;
-  user_id: string;
-  created_at: Date;
-}
-
 /** bigint columns come back as Longs; totals stay far below 2^53. */
 const asNumber = (value: number | types.Long): number => (typeof value === 'number' ? value : value.toNumber());
 
@@ -56,7 +46,11 @@ function toOrder(row: types.Row): Order {
 const orderColumns = 'id, status, items, total_cents, currency, created_at';
 
 export class OrderRepository {
-  constructor(private readonly db: Client) {}
+  private readonly work: WorkQueue;
+
+  constructor(private readonly db: Client) {
+    this.work = new WorkQueue(db);
+  }
 
   // Idempotency keys
 
@@ -168,37 +162,21 @@ export class OrderRepository {
     return rs.wasApplied();
   }
 
+  /** Records work recovery must find until it is finished (see work-queue.ts). */
   async addWork(work: PendingWork): Promise<void> {
-    await this.db.execute(
-      'INSERT INTO pending_work (bucket, order_id, kind, user_id, created_at) VALUES (?, ?, ?, ?, ?)',
-      [workBucket(work.created_at), TimeUuid.fromString(work.order_id), work.kind, Uuid.fromString(work.user_id), work.created_at],
-      idempotent,
-    );
+    await this.work.add(work);
   }
 
-  async finishWork(work: Pick<PendingWork, 'order_id' | 'kind' | 'created_at'>): Promise<void> {
-    await this.db.execute(
-      'DELETE FROM pending_work WHERE bucket = ? AND order_id = ? AND kind = ?',
-      [workBucket(work.created_at), TimeUuid.fromString(work.order_id), work.kind],
-      idempotent,
-    );
+  async finishWork(work: Pick<PendingWork, 'order_id' | 'kind' | 'created_at' | 'source'>): Promise<void> {
+    await this.work.finish(work);
   }
 
-  /** Unfinished work created within the last `hours`, every page of it. */
-  async pendingWork(now: Date, hours: number): Promise<PendingWork[]> {
-    const found: PendingWork[] = [];
-    for (let h = hours; h >= 0; h--) {
-      const bucket = workBucket(new Date(now.getTime() - h * 3_600_000));
-      let pageState: string | undefined;
-      do {
-        const rs = await this.db.execute('SELECT order_id, kind, user_id, created_at FROM pending_work WHERE bucket = ?', [bucket], { ...idempotent, fetchSize: 500, pageState });
-        for (const row of rs.rows) {
-          found.push({ order_id: row.get('order_id').toString(), kind: row.get('kind'), user_id: row.get('user_id').toString(), created_at: row.get('created_at') });
-        }
-        pageState = rs.pageState ?? undefined;
-      } while (pageState);
-    }
-    return found;
+  /**
+   * Unfinished work that may be older than `olderThanMs`, created within the last `hours`; reads no
+   * finished work. Partitions it could not read are in `errors` (the pass is incomplete).
+   */
+  async pendingWork(now: Date, hours: number, olderThanMs = 0): Promise<PendingScan> {
+    return this.work.pending(now, hours, olderThanMs);
   }
 
   // Orders
