@@ -62,13 +62,30 @@ export function routeLabel(ctx: { _matchedRoute?: string | RegExp; state: { rout
   return typeof matched === 'string' ? matched : 'unmatched';
 }
 
+/** Labelled children of the HTTP histogram, by method, route and status: one lookup per request. */
+const httpChildren = new WeakMap<Metrics, Map<string, { observe(value: number): void }>>();
+
+/** Records one request in http_request_duration_seconds (methods outside the known set count as OTHER). */
+export function observeHttp(metrics: Metrics, method: string, route: string, status: number, seconds: number): void {
+  let children = httpChildren.get(metrics);
+  if (!children) httpChildren.set(metrics, (children = new Map()));
+  const key = `${method} ${status} ${route}`;
+  let child = children.get(key);
+  if (!child) {
+    child = metrics.httpDuration.labels({ method: knownMethods.has(method) ? method : 'OTHER', route, status_code: String(status) });
+    // Unknown methods are client-chosen strings: never let them grow the cache.
+    if (knownMethods.has(method)) children.set(key, child);
+  }
+  child.observe(seconds);
+}
+
 export function httpMetrics(metrics: Metrics): Middleware {
   return async (ctx, next) => {
-    const end = metrics.httpDuration.startTimer();
+    const started = performance.now();
     try {
       await next();
     } finally {
-      end({ method: knownMethods.has(ctx.method) ? ctx.method : 'OTHER', route: routeLabel(ctx), status_code: String(ctx.status) });
+      observeHttp(metrics, ctx.method, routeLabel(ctx), ctx.status, (performance.now() - started) / 1000);
     }
   };
 }

@@ -1,37 +1,66 @@
-/** Request ids (the client's when sane, else a new UUID), a per-request logger, and one access-log line. */
+/**
+ * Request ids (the client's when sane, else a new UUID), a per-request logger, one access-log line,
+ * and the HTTP duration histogram: the kit's per-request work, done in one middleware frame.
+ */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
 import type { Middleware } from 'koa';
 import type { Logger } from './logger';
-import { routeLabel } from './metrics';
+import { observeHttp, routeLabel, type Metrics } from './metrics';
 
 const saneRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /** The request being served, for work below the routes (e.g. calls to other services) to pass on. */
 export const currentRequest = new AsyncLocalStorage<{ requestId: string }>();
 
-export function requestContext(log: Logger): Middleware {
+/** Routes probed often and answered without work: no access-log line for them. */
+const quietRoutes = new Set(['/health', '/ready', '/metrics']);
+
+export interface RequestHandlingOptions {
+  log: Logger;
+  /** Records http_request_duration_seconds when given. */
+  metrics?: Metrics;
+  /** When it returns true, answers carry `Connection: close` (the server is draining). */
+  draining?: () => boolean;
+}
+
+/**
+ * Everything the kit does around a request: id, logger, `Connection: close` while draining, then,
+ * once the inner middleware (errors, routes) has settled the status, the histogram and the access line.
+ */
+export function requestHandling({ log, metrics, draining }: RequestHandlingOptions): Middleware {
   return async (ctx, next) => {
+    const started = performance.now();
     const incoming = ctx.get('X-Request-Id');
-    const requestId = saneRequestId.test(incoming) ? incoming : randomUUID();
-    ctx.state.requestId = requestId;
-    ctx.state.log = log.child({ request_id: requestId });
+    const requestId = incoming && saneRequestId.test(incoming) ? incoming : randomUUID();
+    const state = ctx.state;
+    state.requestId = requestId;
+    const requestLog = log.child({ request_id: requestId });
+    state.log = requestLog;
     ctx.set('X-Request-Id', requestId);
-    const started = process.hrtime.bigint();
+    if (draining?.()) ctx.set('Connection', 'close');
     try {
       await currentRequest.run({ requestId }, next);
     } finally {
       const route = routeLabel(ctx);
-      if (route !== '/health' && route !== '/ready' && route !== '/metrics') {
-        ctx.state.log.info('request', {
+      const status = ctx.status;
+      const ms = performance.now() - started;
+      if (metrics) observeHttp(metrics, ctx.method, route, status, ms / 1000);
+      if (!quietRoutes.has(route)) {
+        (state.log ?? requestLog).info('request', {
           method: ctx.method,
           route,
           path: ctx.path,
-          status: ctx.status,
-          duration_ms: Number(process.hrtime.bigint() - started) / 1e6,
-          user_id: ctx.state.user?.sub,
+          status,
+          duration_ms: ms,
+          user_id: state.user?.sub,
         });
       }
     }
   };
+}
+
+/** Request id, per-request logger and access line alone (no metrics). */
+export function requestContext(log: Logger): Middleware {
+  return requestHandling({ log });
 }
