@@ -83,8 +83,46 @@ class KeyedQueue {
   }
 }
 
+/**
+ * The last stock this process saw per product, from its own conditional writes or what a refused one
+ * returned. A stock change starts from it instead of a SERIAL read (a Paxos round of its own): the
+ * conditional write is the guard, and when another replica changed the stock in between, the refused
+ * write returns the current value and the change is tried again with it. Bounded: oldest entries go.
+ */
+class StockCache {
+  private readonly values = new Map<string, number | null>();
+  constructor(private readonly capacity = 10_000) {}
+
+  get(productId: string): number | null | undefined {
+    return this.values.get(productId);
+  }
+
+  set(productId: string, stock: number | null): void {
+    this.values.delete(productId);
+    this.values.set(productId, stock);
+    if (this.values.size > this.capacity) this.values.delete(this.values.keys().next().value!);
+  }
+
+  forget(productId: string): void {
+    this.values.delete(productId);
+  }
+}
+
+/**
+ * What an attempt at a stock change is given: the stock it expects, and whether that value is
+ * authoritative (read at SERIAL, or returned by a conditional write) rather than remembered or read at
+ * quorum. Decisions other than "try the write" (e.g. "not enough stock") need an authoritative value.
+ */
+interface Expected {
+  current: number | null;
+  authoritative: boolean;
+}
+
+type Attempt<T> = (expected: Expected) => Promise<{ done: true; value: T } | { done: false; current: number | null } | { done: false; needAuthoritative: true }>;
+
 export class ProductRepository {
   private readonly queue: KeyedQueue;
+  private readonly stockCache = new StockCache();
 
   constructor(
     private readonly db: Client,
@@ -160,13 +198,15 @@ export class ProductRepository {
   setStock(id: string, stock: number): Promise<void> {
     const deadline = Date.now() + this.limits.operationDeadlineMs;
     return this.queue.run(id, () =>
-      this.compareAndSet(id, deadline, async (current) => {
+      this.compareAndSet(id, deadline, async ({ current }) => {
         const rs = await this.db.execute(
           'UPDATE product_stock SET stock = ? WHERE product_id = ? IF stock = ?',
           [stock, Uuid.fromString(id), current],
           conditional,
         );
-        return rs.wasApplied() ? { done: true as const, value: undefined } : { done: false as const, current: rs.first().get('stock') as number | null };
+        if (!rs.wasApplied()) return { done: false as const, current: rs.first().get('stock') as number | null };
+        this.stockCache.set(id, stock);
+        return { done: true as const, value: undefined };
       }),
     );
   }
@@ -180,8 +220,10 @@ export class ProductRepository {
       this.compareAndSet<ReserveOutcome>(
         productId,
         deadline,
-        async (current) => {
+        async ({ current, authoritative }) => {
           if (current === null || current < quantity) {
+            // Short, or no stock row: only a SERIAL read may say so.
+            if (!authoritative) return { done: false, needAuthoritative: true };
             const line = await this.ledgerLine(pid, rid);
             if (line) return { done: true, value: line.released ? 'released_before' : 'already_reserved' };
             if (current !== null && current < quantity) return { done: true, value: 'short' };
@@ -197,7 +239,10 @@ export class ProductRepository {
             ],
             conditional,
           );
-          if (rs.wasApplied()) return { done: true, value: 'reserved' };
+          if (rs.wasApplied()) {
+            this.stockCache.set(productId, current - quantity);
+            return { done: true, value: 'reserved' };
+          }
           const row = rs.first();
           if (row.get('reservation_id') !== null) return { done: true, value: row.get('released') ? 'released_before' : 'already_reserved' };
           return { done: false, current: row.get('stock') as number | null };
@@ -234,7 +279,7 @@ export class ProductRepository {
       return this.compareAndSet<ReleaseOutcome>(
         productId,
         deadline,
-        async (current) => {
+        async ({ current }) => {
           const rs = await this.db.batch(
             [
               { query: 'UPDATE product_stock SET stock = ? WHERE product_id = ? IF stock = ?', params: [(current ?? 0) + held.quantity, pid, current] },
@@ -242,7 +287,10 @@ export class ProductRepository {
             ],
             conditional,
           );
-          if (rs.wasApplied()) return { done: true, value: 'released' };
+          if (rs.wasApplied()) {
+            this.stockCache.set(productId, (current ?? 0) + held.quantity);
+            return { done: true, value: 'released' };
+          }
           const row = rs.first();
           if (row.get('released') === true) return { done: true, value: 'already_released' };
           return { done: false, current: row.get('stock') as number | null };
@@ -262,37 +310,44 @@ export class ProductRepository {
     return row ? { quantity: row.get('quantity'), released: row.get('released') } : undefined;
   }
 
-  private async currentStock(productId: string): Promise<number | null> {
+  /** The stock row at SERIAL (a Paxos read: it sees a conditional write still in progress) or at quorum. */
+  private async currentStock(productId: string, serial: boolean): Promise<number | null> {
     const rs = await this.db.execute(
       'SELECT stock FROM product_stock WHERE product_id = ? LIMIT 1',
       [Uuid.fromString(productId)],
-      { ...idempotent, consistency: consistency.localSerial },
+      { ...idempotent, consistency: serial ? consistency.localSerial : consistency.localQuorum },
     );
     return (rs.first()?.get('stock') as number | null | undefined) ?? null;
   }
 
   /**
-   * Runs `attempt` with the stock it expects until it is done. When a conditional write times out its
-   * outcome is unknown: `settle` reads the ledger back (at SERIAL) and says whether it took effect.
+   * Runs `attempt` with the stock it expects until it is done, starting from the remembered stock (or
+   * a quorum read). A refused conditional write returns the current stock, the next round's
+   * expectation; an attempt that needs an authoritative value gets a SERIAL read. When a conditional
+   * write times out its outcome is unknown: `settle` reads the ledger back (at SERIAL) and says whether
+   * it took effect.
    */
-  private async compareAndSet<T>(
-    productId: string,
-    deadline: number,
-    attempt: (current: number | null) => Promise<{ done: true; value: T } | { done: false; current: number | null }>,
-    settle?: () => Promise<T | undefined>,
-  ): Promise<T> {
+  private async compareAndSet<T>(productId: string, deadline: number, attempt: Attempt<T>, settle?: () => Promise<T | undefined>): Promise<T> {
     if (Date.now() > deadline) throw stockBusy();
-    let current = await this.currentStock(productId);
+    const remembered = this.stockCache.get(productId);
+    let expected: Expected = remembered !== undefined ? { current: remembered, authoritative: false } : { current: await this.currentStock(productId, false), authoritative: false };
     for (let round = 0; ; round++) {
       try {
-        const result = await attempt(current);
+        const result = await attempt(expected);
         if (result.done) return result.value;
-        current = result.current;
+        if ('needAuthoritative' in result) {
+          expected = { current: await this.currentStock(productId, true), authoritative: true };
+          this.stockCache.set(productId, expected.current);
+          continue;
+        }
+        expected = { current: result.current, authoritative: true };
+        this.stockCache.set(productId, result.current);
       } catch (err) {
+        this.stockCache.forget(productId);
         if (!isUnknownOutcome(err) || Date.now() > deadline) throw err;
         const settled = settle ? await settle() : undefined;
         if (settled !== undefined) return settled;
-        current = await this.currentStock(productId);
+        expected = { current: await this.currentStock(productId, true), authoritative: true };
       }
       if (Date.now() > deadline) throw stockBusy();
       if (round > 0) await sleep(Math.min(50, 2 ** round) * Math.random());

@@ -115,6 +115,28 @@ test('concurrent reservations and an admin restock never lose an update', async 
   t.is(await stockOf(id), 95);
 });
 
+test('a replica that remembers an old stock still decides right: a refused write corrects it, and only a SERIAL read says short', async (t) => {
+  // A second backend on the same keyspace: another process, with its own remembered stock.
+  const other = await startTestService(backend, env);
+  try {
+    const id = await product(10);
+    t.is((await reserve(randomUUID(), [{ product_id: id, quantity: 3 }])).status, 200); // remembers 7
+    const lowered = await call(other.url, `/products/${id}`, { method: 'PATCH', token: admin, body: { stock: 2 } });
+    t.is(lowered.body.stock, 2);
+    // Remembered 7, really 2: the conditional write is refused with the real value, and 5 is short.
+    const short = await reserve(randomUUID(), [{ product_id: id, quantity: 5 }]);
+    t.is(short.status, 409);
+    t.is(short.body.code, 'OUT_OF_STOCK');
+    const raised = await call(other.url, `/products/${id}`, { method: 'PATCH', token: admin, body: { stock: 100 } });
+    t.is(raised.body.stock, 100);
+    // Remembered 2, really 100: "short" by memory is checked at SERIAL before it is answered.
+    t.is((await reserve(randomUUID(), [{ product_id: id, quantity: 50 }])).status, 200);
+    t.is(await stockOf(id), 50);
+  } finally {
+    await other.stop();
+  }
+});
+
 test('invalid reservations are 400', async (t) => {
   const id = await product(3);
   const bad = [

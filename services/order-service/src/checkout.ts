@@ -64,16 +64,21 @@ export class Checkouts {
   /** POST /orders under an Idempotency-Key; `validate` throws a 400 for a body a new order cannot take. */
   async place(userId: string, key: string, body: unknown, validate: () => void): Promise<Outcome> {
     const fingerprint = requestFingerprint(body);
-    const existing = await this.repo.idempotencyRecord(userId, key);
-    if (existing) return this.replay(userId, key, fingerprint, existing);
-    validate();
-    const orderId = types.TimeUuid.now().toString();
-    if (!(await this.repo.claimKey(userId, key, fingerprint, orderId))) {
-      const winner = await this.repo.idempotencyRecord(userId, key);
-      if (!winner) throw problems.conflict('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed.');
-      return this.replay(userId, key, fingerprint, winner);
+    try {
+      validate();
+    } catch (err) {
+      // A body no new order can take: still the key's replay (or its 422) when the key is known.
+      const existing = await this.repo.idempotencyRecord(userId, key);
+      if (existing) return this.replay(userId, key, fingerprint, existing);
+      throw err;
     }
-    return this.run(userId, key, orderId);
+    // The claim is the lookup: a refused claim returns the record that holds the key (one Paxos round
+    // for a new key, where a read first would take two).
+    const orderId = types.TimeUuid.now().toString();
+    const claim = await this.repo.claimKey(userId, key, fingerprint, orderId);
+    if (claim.claimed) return this.run(userId, key, orderId);
+    if (!claim.holder) throw problems.conflict('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed.');
+    return this.replay(userId, key, fingerprint, claim.holder);
   }
 
   private async replay(userId: string, key: string, fingerprint: string, first: IdempotencyRecord): Promise<Outcome> {

@@ -29,6 +29,18 @@ export interface IdempotencyRecord {
   response?: { status: number; body: unknown };
 }
 
+/** A row without its claim (only a late response's cells) names no request: treat it as absent. */
+function toIdempotencyRecord(row: types.Row): IdempotencyRecord | undefined {
+  if (row.get('order_id') == null || row.get('request_hash') == null) return undefined;
+  const status: number | null = row.get('response_status');
+  return {
+    request_hash: row.get('request_hash'),
+    order_id: row.get('order_id').toString(),
+    created_at: row.get('created_at') ?? new Date(0),
+    response: status == null ? undefined : { status, body: JSON.parse(row.get('response_body')) },
+  };
+}
+
 /** bigint columns come back as Longs; totals stay far below 2^53. */
 const asNumber = (value: number | types.Long): number => (typeof value === 'number' ? value : value.toNumber());
 
@@ -63,25 +75,22 @@ export class OrderRepository {
         { ...idempotent, consistency: serial ? types.consistencies.localSerial : types.consistencies.localQuorum },
       )
     ).first();
-    // A row without its claim (only a late response's cells) names no request: treat it as absent.
-    if (!row || row.get('order_id') === null || row.get('request_hash') === null) return undefined;
-    const status: number | null = row.get('response_status');
-    return {
-      request_hash: row.get('request_hash'),
-      order_id: row.get('order_id').toString(),
-      created_at: row.get('created_at') ?? new Date(0),
-      response: status === null ? undefined : { status, body: JSON.parse(row.get('response_body')) },
-    };
+    return row ? toIdempotencyRecord(row) : undefined;
   }
 
-  /** Claims the key for a new order id; false when another request holds it. */
-  async claimKey(userId: string, key: string, requestHash: string, orderId: string): Promise<boolean> {
+  /**
+   * Claims the key for a new order id. When another request holds it, the refused conditional insert
+   * returns the row as it stands (read within Paxos, as a SERIAL read would): `holder` is its record.
+   */
+  async claimKey(userId: string, key: string, requestHash: string, orderId: string): Promise<{ claimed: true } | { claimed: false; holder?: IdempotencyRecord }> {
     const rs = await this.db.execute(
       'INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS',
       [Uuid.fromString(userId), key, requestHash, TimeUuid.fromString(orderId), new Date()],
       conditional,
     );
-    return rs.wasApplied();
+    if (rs.wasApplied()) return { claimed: true };
+    const row = rs.first();
+    return { claimed: false, holder: row ? toIdempotencyRecord(row) : undefined };
   }
 
   /** Records the final response once, for the request that holds the key; anyone else changes nothing. */
