@@ -175,13 +175,16 @@ export interface ServiceDashboardOptions {
   /** Title of the row with the service's own business metrics. */
   businessTitle: string;
   business: PanelSpec[];
+  /** Further rows of the service's own, after the business row. */
+  more?: Section[];
 }
 
-/** Summary, then the service's business panels, then RED, then the runtime. */
+/** Summary, then the service's business panels (and its further rows), then RED, then the runtime. */
 export function serviceDashboard(o: ServiceDashboardOptions): Dashboard {
   const sections: Section[] = [
     row('Summary', summary(o.name)),
     row(o.businessTitle, o.business),
+    ...(o.more ?? []),
     row('Requests (RED)', red(o.name)),
     row('Node runtime', runtime(o.name)),
   ];

@@ -50,6 +50,12 @@ const KNOWN_METRICS = new Set([
   'orders_revenue_cents_total',
   'orders_cancelled_total',
   'checkout_failures_total',
+  'checkout_recovery_backlog',
+  'checkout_recovery_oldest_pending_seconds',
+  'checkout_recovery_pass_reads',
+  'checkout_recovery_pass_failures_total',
+  'checkout_recovery_last_success_timestamp_seconds',
+  'checkout_recovery_items_total',
   'user_logins_total',
   'user_registrations_total',
   'nginx_up',
@@ -63,6 +69,15 @@ const KNOWN_METRICS = new Set([
   'cassandra_client_requests_total',
   'cassandra_client_request_latency_seconds',
   'cassandra_client_request_errors_total',
+  'cassandra_client_request_cas_contended_total',
+  'cassandra_client_request_cas_contention',
+  'cassandra_client_request_cas_unfinished_commits_total',
+  'cassandra_client_request_cas_condition_not_met_total',
+  'cassandra_client_request_cas_unknown_results_total',
+  'cassandra_table_tombstones_scanned',
+  'cassandra_table_tombstones_scanned_max',
+  'cassandra_table_tombstone_failures_total',
+  'cassandra_table_tombstone_warnings_total',
   'cassandra_storage_load_bytes',
   'cassandra_storage_exceptions_total',
   'cassandra_compaction_pending_tasks',
@@ -83,6 +98,7 @@ const EVENT_ONLY = [
   'orders_revenue_cents_total',
   'orders_cancelled_total',
   'checkout_failures_total',
+  'checkout_recovery_items_total',
   'user_logins_total',
   'user_registrations_total',
   'nodejs_gc_duration_seconds',
@@ -316,6 +332,22 @@ test('the System Overview and Cassandra dashboards have their panels', (t) => {
   t.truthy(panel(c, /heap/i, 'jvm_memory_used_bytes', 'area="heap"'));
   t.truthy(panel(c, /gc time/i, 'jvm_gc_collection_seconds_sum'));
   t.truthy(panel(c, /cpu/i, 'process_cpu_seconds_total{job="cassandra"}'));
+});
+
+test('the checkout recovery, lightweight transaction and tombstone panels exist', (t) => {
+  const o = 'order-service';
+  t.truthy(panel(o, /backlog/i, 'checkout_recovery_backlog'), 'recovery backlog');
+  t.is(panel(o, /oldest pending/i, 'checkout_recovery_oldest_pending_seconds')?.fieldConfig.defaults.unit, 's');
+  t.is(panel(o, /last completed pass/i, 'time() -', 'checkout_recovery_last_success_timestamp_seconds')?.fieldConfig.defaults.unit, 's');
+  t.truthy(panel(o, /pass failures/i, 'checkout_recovery_pass_failures_total'), 'recovery pass failures');
+  t.truthy(panel(o, /by outcome/i, 'checkout_recovery_items_total', 'by (outcome)'), 'recovered work by outcome');
+  const c = 'cassandra';
+  t.is(panel(c, /cas latency/i, 'cassandra_client_request_latency_seconds', 'operation=~"CASRead|CASWrite"', 'quantile="0.99"')?.fieldConfig.defaults.unit, 's');
+  t.is(panel(c, /contended/i, 'cassandra_client_request_cas_contended_total', 'cassandra_client_requests_total')?.fieldConfig.defaults.unit, 'percentunit');
+  t.truthy(panel(c, /contention/i, 'cassandra_client_request_cas_contention'), 'CAS contention quantiles');
+  t.truthy(panel(c, /timeouts/i, 'error=~"Timeouts|Unavailables"', 'cassandra_client_request_cas_unknown_results_total'), 'CAS timeouts');
+  t.truthy(panel(c, /tombstones scanned/i, 'cassandra_table_tombstones_scanned{', 'by (keyspace, table)'), 'tombstones scanned by table');
+  t.truthy(panel(c, /tombstone warnings and failures/i, 'cassandra_table_tombstone_failures_total', 'cassandra_table_tombstone_warnings_total'), 'tombstone failures');
 });
 
 test('queries use only exposed metrics, on their own job', (t) => {

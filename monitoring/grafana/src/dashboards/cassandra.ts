@@ -1,9 +1,11 @@
 /** Cassandra: the one database, through the JMX exporter agent (monitoring/cassandra/jmx-exporter.yaml). */
 import { dashboard, gauge, limitLine, q, row, stat, timeseries, upDownMapping, type PanelSpec } from '../builder';
-import { job, maxBy, orZero, rate, sel, sumBy } from '../promql';
+import { job, maxBy, orZero, perMinute, rate, sel, sumBy } from '../promql';
 
 const j = job('cassandra');
 const c = (metric: string, ...matchers: string[]) => sel(metric, j, ...matchers);
+/** Lightweight transactions: conditional writes and SERIAL reads. */
+const CAS = 'operation=~"CASRead|CASWrite"';
 
 /** Shared with the System Overview's Cassandra row. */
 export const cassandraPanels = {
@@ -58,7 +60,7 @@ export const cassandraPanels = {
 export const cassandraDashboard = dashboard({
   uid: 'cassandra',
   title: 'Cassandra',
-  description: 'Apache Cassandra through the JMX exporter: client requests, latency, errors, storage, compaction, JVM.',
+  description: 'Apache Cassandra through the JMX exporter: client requests, latency, errors, lightweight transactions, tombstones, storage, compaction, JVM.',
   sections: [
     row('Summary', [
       cassandraPanels.up(),
@@ -124,6 +126,82 @@ export const cassandraDashboard = dashboard({
         unit: 'short',
         stack: true,
         queries: [q(orZero(sumBy(['message_type'], rate(c('cassandra_dropped_messages_total')))), '{{message_type}}')],
+      }),
+    ]),
+    row('Lightweight transactions (Paxos)', [
+      timeseries({
+        title: 'CAS latency p50 / p99',
+        description:
+          'Coordinator latency of lightweight transactions: CASWrite (INSERT ... IF NOT EXISTS, UPDATE ... IF) and CASRead (SERIAL reads), from Cassandra\'s recent decaying window; the slowest node. Each costs several round trips (Paxos prepare, propose, commit).',
+        unit: 's',
+        queries: [
+          q(maxBy(['operation'], c('cassandra_client_request_latency_seconds', CAS, 'quantile="0.50"')), 'p50 {{operation}}'),
+          q(maxBy(['operation'], c('cassandra_client_request_latency_seconds', CAS, 'quantile="0.99"')), 'p99 {{operation}}'),
+        ],
+      }),
+      timeseries({
+        title: 'CAS requests contended',
+        description:
+          'Share of lightweight transactions that lost at least one Paxos round to a concurrent one on the same partition and had to retry. Above 10% for 10 minutes: CassandraLWTContention.',
+        unit: 'percentunit',
+        max: 1,
+        queries: [
+          q(
+            `${sumBy(['operation'], rate(c('cassandra_client_request_cas_contended_total')))} / ${sumBy(['operation'], rate(c('cassandra_client_requests_total', CAS)))}`,
+            '{{operation}}',
+          ),
+        ],
+        thresholds: [{ color: 'red', value: 0.1 }],
+      }),
+      timeseries({
+        title: 'CAS contention p50 / p99',
+        description: 'Paxos rounds a contended lightweight transaction retried, as Cassandra\'s recent decaying window reports them; the worst node. Uncontended requests are not counted.',
+        unit: 'short',
+        queries: [
+          q(maxBy(['operation'], c('cassandra_client_request_cas_contention', 'quantile="0.50"')), 'p50 {{operation}}'),
+          q(maxBy(['operation'], c('cassandra_client_request_cas_contention', 'quantile="0.99"')), 'p99 {{operation}}'),
+        ],
+      }),
+      timeseries({
+        title: 'CAS timeouts, unknown results and unfinished commits',
+        description:
+          'Per second: lightweight transactions that timed out or were unavailable; those whose outcome the coordinator could not know (timed out after proposing); and Paxos rounds a request found unfinished and completed first (a sign of earlier timeouts or contention).',
+        unit: 'reqps',
+        queries: [
+          q(orZero(sumBy(['operation', 'error'], rate(c('cassandra_client_request_errors_total', CAS, 'error=~"Timeouts|Unavailables"')))), '{{error}} {{operation}}'),
+          q(sumBy(['operation'], rate(c('cassandra_client_request_cas_unknown_results_total'))), 'unknown result {{operation}}'),
+          q(sumBy(['operation'], rate(c('cassandra_client_request_cas_unfinished_commits_total'))), 'unfinished commit {{operation}}'),
+        ],
+      }),
+    ]),
+    row('Tombstones', [
+      timeseries({
+        title: 'Tombstones scanned per read p99 by table',
+        description:
+          'Tombstones (deleted or expired data) one read of the table scanned: 99th percentile of Cassandra\'s recent decaying window, for the application\'s keyspaces; the worst node. Reads warn above tombstone_warn_threshold (1000, the red line) and fail above tombstone_failure_threshold (100000).',
+        unit: 'short',
+        w: 8,
+        queries: [q(maxBy(['keyspace', 'table'], c('cassandra_table_tombstones_scanned', 'quantile="0.99"')), '{{keyspace}}.{{table}}')],
+        thresholds: [{ color: 'red', value: 1000 }],
+      }),
+      timeseries({
+        title: 'Most tombstones scanned by one read, by table',
+        description: 'The largest number of tombstones a single read of the table scanned in Cassandra\'s recent decaying window; the worst node.',
+        unit: 'short',
+        w: 8,
+        queries: [q(maxBy(['keyspace', 'table'], c('cassandra_table_tombstones_scanned_max')), '{{keyspace}}.{{table}}')],
+        thresholds: [{ color: 'red', value: 1000 }],
+      }),
+      timeseries({
+        title: 'Tombstone warnings and failures per minute by table',
+        description:
+          'Reads per minute that scanned more than tombstone_warn_threshold (warned) or tombstone_failure_threshold (refused: the query failed), by table; only tables that had any. 0 when none.',
+        unit: 'short',
+        w: 8,
+        queries: [
+          q(orZero(`${perMinute(sumBy(['keyspace', 'table'], rate(c('cassandra_table_tombstone_warnings_total'))))} > 0`), 'warned {{keyspace}}.{{table}}'),
+          q(orZero(`${perMinute(sumBy(['keyspace', 'table'], rate(c('cassandra_table_tombstone_failures_total'))))} > 0`), 'refused {{keyspace}}.{{table}}'),
+        ],
       }),
     ]),
     row('Storage', [
