@@ -75,7 +75,7 @@ function scrapeFlows(): Flow[] {
   const suffix = `.${NAMESPACE}.svc.cluster.local`;
   return scrapeJobs.flatMap((job): Flow[] => {
     const scrape = target.scrape(job);
-    const [host, port] = 'dns' in scrape ? [scrape.dns.name, scrape.dns.port] : [scrape.address.split(':')[0], Number(scrape.address.split(':')[1])];
+    const [host, port] = 'dns' in scrape ? [scrape.dns.name, scrape.dns.port] : [scrape.addresses[0].split(':')[0], Number(scrape.addresses[0].split(':')[1])];
     if (host === 'localhost') return [];
     const why = `prometheus job ${job}`;
     const from = { component: 'prometheus' };

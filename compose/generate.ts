@@ -14,7 +14,7 @@ import { basename, join, posix, relative, resolve } from 'node:path';
 import { Document, isMap, isScalar, isSeq, visit, type Pair, type Scalar } from 'yaml';
 import { component, components, configDefaults, secretKeys, type Component, type EnvSource, type Probe } from '../charts/components';
 import { composeTarget } from '../gateway/nginx';
-import { images, infrastructure } from '../services/kit/src/topology';
+import { gatewayLimits, images, infrastructure, replicaByName, replicasOf, services as serviceSpecs, type Replica } from '../services/kit/src/topology';
 
 const composeDir = __dirname;
 const repoRoot = resolve(composeDir, '..');
@@ -63,7 +63,38 @@ export const composeSettings: Record<string, { default: string; description: str
   NGINX_SSL_PORT: { default: String(infrastructure.nginx.tlsPort), description: 'public HTTPS port of the host' },
   NGINX_CONF: { default: basename(nginxConfig.source), description: 'nginx.conf (HTTP only) or nginx-tls.conf (HTTPS, after the certificate exists)' },
   TLS_CERTS_DIR: { default: `./${certbotConfig}`, description: "certbot's folder, mounted at /etc/letsencrypt: set /etc/letsencrypt once certbot has a certificate there" },
+  ...loadSettings(),
 };
+
+// --- the load generator (profile `load`) --------------------------------------------------------
+
+/** The profile that holds the load generator: `docker-compose --profile load run --rm load`. */
+export const loadProfile = 'load';
+export const loadService = 'load';
+
+/**
+ * The load container has one address on its network, and nginx limits each client address
+ * (gatewayLimits: 50 requests/s on the API, 30 sign-ins/min with a burst of 10). So the profile's
+ * defaults stay under those limits: 80 % of the API rate, and few enough customers that their
+ * sign-ups and sign-ins (two each, plus the admin's) fit in the burst. More load: scale the service
+ * (`--scale load=N`, one address per container) or run `npm run load` with --source-addresses on a
+ * machine where the gateway sees the client addresses (the local stack). The gateway trusts no
+ * forwarding header, and this does not ask it to.
+ */
+function loadSettings(): Record<string, { default: string; description: string }> {
+  return {
+    LOAD_RATE: {
+      default: String(Math.floor(gatewayLimits.apiRatePerSecond * 0.8)),
+      description: `requests/s of one load container (profile load); nginx allows ${gatewayLimits.apiRatePerSecond}/s per client address, and a container has one: scale the service for more`,
+    },
+    LOAD_DURATION: { default: '60s', description: 'how long the load container runs (30s, 10m, 1h)' },
+    LOAD_CUSTOMERS: {
+      default: String(Math.floor((gatewayLimits.authBurst - 1) / 2)),
+      description: `virtual customers of one load container: each signs up and in once through /auth, limited to ${gatewayLimits.authRatePerMinute}/min per address (burst ${gatewayLimits.authBurst})`,
+    },
+    LOAD_BUDGET: { default: 'status5xx=0,dropped=0', description: 'the budgets the load container exits 1 on, comma-separated (also p99<250ms, errors<0.1%, rps>=18: quote a value with < or > in a file a shell reads)' },
+  };
+}
 
 type HttpClient = 'node' | 'wget' | 'curl';
 type Condition = 'service_healthy' | 'service_completed_successfully';
@@ -106,7 +137,8 @@ function traitsOf(c: Component): ComposeTraits {
       readOnly: true,
       dependsOn: healthy(serviceDependencies[c.name]),
       note: 'healthy once /ready answers, i.e. when it reaches Cassandra',
-      // SIGTERM: in-flight requests may take SHUTDOWN_TIMEOUT_MS (8 s), then the database client
+      // SIGTERM: new connections are refused at once, idle ones closed after nginx's keep-alive
+      // (1.5 s), in-flight requests may take SHUTDOWN_TIMEOUT_MS (8 s), then the database client
       // closes and the last traces get at most 2.5 s: more than Docker's default 10 s before SIGKILL.
       extra: () => ({ stop_grace_period: '15s' }),
     };
@@ -135,7 +167,8 @@ function traitsOf(c: Component): ComposeTraits {
       probe: 'liveness',
       startPeriod: '10s',
       readOnly: true,
-      dependsOn: healthy(Object.keys(serviceDependencies)),
+      // Every replica: nginx resolves a service's name to the addresses of those running when it loads.
+      dependsOn: healthy(serviceSpecs.flatMap((s) => replicasOf(s.name).map((r) => r.name))),
       note: 'the only container published on every interface; NGINX_CONF picks its configuration',
       extra: () => ({
         ports: [
@@ -242,7 +275,7 @@ interface ComposeService {
   ports?: string[];
   volumes?: string[];
   network_mode?: string;
-  networks?: string[];
+  networks?: string[] | Record<string, { aliases: string[] }>;
   depends_on?: Record<string, { condition: Condition }>;
   healthcheck?: HealthCheck;
   restart: string;
@@ -252,6 +285,7 @@ interface ComposeService {
   cpus: number;
   cpu_shares?: number;
   ulimits?: Record<string, { soft: number; hard: number }>;
+  profiles?: string[];
   cap_drop: string[];
   cap_add?: string[];
   security_opt: string[];
@@ -361,6 +395,18 @@ function serviceOf(c: Component): ComposeService {
   };
 }
 
+/**
+ * A service's second (third...) replica: the same container as the first, which keeps the service's
+ * name, with that name as a network alias. So the name stands for every replica: nginx makes a server
+ * of each address it resolves to (gateway/nginx.ts), and the other services' calls (BACKEND_URL,
+ * CART_SERVICE_URL) go to any replica, Node trying the next address when one refuses. Its image is
+ * the first replica's (built once, there); scripts/rolling-update.sh recreates one replica at a time.
+ */
+function replicaServiceOf(c: Component, replica: Replica): ComposeService {
+  if (replica.index === 1) return serviceOf(c);
+  return { ...serviceOf(c), build: undefined, networks: { [backendNet]: { aliases: [c.name] } } };
+}
+
 /** A one-shot job before Grafana: gives its data volume to Grafana's user (Kubernetes does this with fsGroup). */
 function grafanaVolumeInitService(): ComposeService {
   const grafana = component('grafana');
@@ -382,6 +428,48 @@ function grafanaVolumeInitService(): ComposeService {
   };
 }
 
+/**
+ * The load generator (tools/load, image images/load/Dockerfile) against nginx by its name, as an
+ * outside client: on frontend-net only. One-shot: it runs for LOAD_DURATION, prints its summary and
+ * exits 0, or 1 when LOAD_BUDGET is missed. As admin it creates its own products and deletes them
+ * afterwards (--cleanup); its customers' accounts and orders stay.
+ */
+function loadServiceOf(): ComposeService {
+  const nginx = component('nginx');
+  const users = component('user-service');
+  const fromUserService = (name: string) => {
+    const source = users.env[name];
+    if (!source) throw new Error(`user-service has no ${name}`);
+    return environmentValue(source);
+  };
+  const flag = (name: string) => setting(name, composeSettings[name].default);
+  return {
+    image: `${setting('IMAGE_REGISTRY', images.registry)}/${loadService}:${setting('IMAGE_TAG', images.tag)}`,
+    build: { context: '..', dockerfile: 'images/load/Dockerfile' },
+    profiles: [loadProfile],
+    user: '10001:10001',
+    read_only: true,
+    tmpfs: [tmpDir],
+    command: [
+      '--url', `http://nginx:${portOf(nginx, 'http')}`,
+      '--rate', flag('LOAD_RATE'),
+      '--duration', flag('LOAD_DURATION'),
+      '--customers', flag('LOAD_CUSTOMERS'),
+      '--budget', flag('LOAD_BUDGET'),
+      '--cleanup',
+    ],
+    // The admin account user-service ensures: the generator reads ADMIN_EMAIL / ADMIN_PASSWORD.
+    environment: { ADMIN_EMAIL: fromUserService('ADMIN_EMAIL'), ADMIN_PASSWORD: fromUserService('ADMIN_PASSWORD') },
+    networks: [frontendNet],
+    depends_on: { nginx: { condition: 'service_healthy' } },
+    restart: 'no',
+    mem_limit: '256m',
+    cpus: 1,
+    ...hardening,
+    logging,
+  };
+}
+
 function withoutUndefined<T extends object>(value: T): T {
   return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined)) as T;
 }
@@ -389,9 +477,14 @@ function withoutUndefined<T extends object>(value: T): T {
 export function composeModel(): { version: string; services: Record<string, ComposeService>; networks: object; volumes: object } {
   const services: Record<string, ComposeService> = {};
   for (const c of components) {
+    if (c.role === 'service') {
+      for (const replica of replicasOf(c.name as Replica['service'])) services[replica.name] = withoutUndefined(replicaServiceOf(c, replica));
+      continue;
+    }
     services[c.name] = withoutUndefined(serviceOf(c));
     if (c.name === 'grafana') services[grafanaVolumeInit] = withoutUndefined(grafanaVolumeInitService());
   }
+  services[loadService] = withoutUndefined(loadServiceOf());
   return {
     version: fileFormat,
     services,
@@ -427,9 +520,16 @@ export function renderCompose(): string {
   if (!isMap(servicesNode)) throw new Error('services is not a map');
   for (const pair of servicesNode.items as Array<Pair<Scalar<string>>>) {
     const name = pair.key.value;
-    const note = name === grafanaVolumeInit
+    const replica = replicaByName(name);
+    const note = replica && replica.index > 1
+      ? `replica ${replica.index} of ${replica.service}: the same container, on backend-net under the alias ${replica.service} too, so that name\n` +
+        `reaches every replica (nginx, the other services); scripts/rolling-update.sh updates one replica at a time`
+      : name === grafanaVolumeInit
       ? 'one-shot, as root with only CAP_CHOWN and no network: the one container not run as its component user'
-      : traitsOf(component(name)).note;
+      : name === loadService
+        ? `profile ${loadProfile} only (docker-compose --profile ${loadProfile} run --rm ${loadService}): the load generator, one-shot, against nginx by name;\n` +
+          `one client address per container, so its defaults stay under nginx's per-address limits (README "Load testing")`
+        : traitsOf(component(name)).note;
     if (note) pair.key.commentBefore = note.split('\n').map((line) => ` ${line}`).join('\n');
   }
   // docker-compose 1.x reads YAML 1.1: quote every string that it would take for a boolean, a number
@@ -493,6 +593,7 @@ const sections: Array<{ title: string; names: string[] }> = [
   { title: 'Tracing', names: ['JAEGER_ENDPOINT', 'JAEGER_AGENT_HOST', 'JAEGER_AGENT_PORT'] },
   { title: 'Nginx', names: ['NGINX_PORT', 'NGINX_SSL_PORT', 'NGINX_CONF', 'TLS_CERTS_DIR'] },
   { title: 'Images', names: ['IMAGE_REGISTRY', 'IMAGE_TAG'] },
+  { title: 'Load testing (docker-compose --profile load run --rm load)', names: Object.keys(loadSettings()) },
 ];
 
 /** Every variable .env.example holds: the spec's settings and secrets, compose's own settings, the guide's list. */

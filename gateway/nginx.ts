@@ -3,15 +3,23 @@
  * the stack runs. compose/nginx/*.conf are this function's output (committed, drift-tested); the local
  * stack renders its own copy with local addresses.
  */
-import { gatewayLimits, gatewayRewrites, gatewayRoutes, infrastructure, services, type ServiceName } from '../services/kit/src/topology';
+import { gatewayLimits, gatewayRewrites, gatewayRoutes, gatewayUpstream, infrastructure, services, type ServiceName } from '../services/kit/src/topology';
 
 export interface GatewayTarget {
   /** Port of the public HTTP server. */
   listen: number;
   /** Where stub_status answers for the metrics exporter, e.g. `127.0.0.1:8081` or `8081` (never public). */
   statusListen: string;
-  /** `host:port` of a service. */
-  upstream(service: ServiceName): string;
+  /**
+   * `host:port` of each replica of a service, or one name that resolves to all of them (nginx makes a
+   * server of every address a name has when it loads; compose gives every replica the service's name).
+   */
+  upstream(service: ServiceName): string | readonly string[];
+  /**
+   * Where the services reach a service through nginx (`127.0.0.1:8100`), for a stack without a DNS
+   * name or Service in front of the replicas (the local one): every path, internal ones included.
+   */
+  internalListen?(service: ServiceName): string;
   accessLog: string;
   errorLog: string;
   pidFile: string;
@@ -51,6 +59,15 @@ function commonHeaders(tls: boolean): string[] {
 }
 
 const upstreamName = (service: ServiceName) => service.replace(/-/g, '_');
+
+const duration = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
+
+function addresses(target: GatewayTarget, service: ServiceName): readonly string[] {
+  const found = target.upstream(service);
+  const list = typeof found === 'string' ? [found] : found;
+  if (!list.length) throw new Error(`no address for ${service}`);
+  return list;
+}
 
 function proxyTo(service: ServiceName, uri = ''): string[] {
   return [`proxy_pass http://${upstreamName(service)}${uri};`];
@@ -122,7 +139,9 @@ export function renderNginx(target: GatewayTarget): string {
     `limit_req_zone $binary_remote_addr zone=api:20m rate=${gatewayLimits.apiRatePerSecond}r/s;`,
     'limit_req_status 429;',
     '',
-    '# Keep-alive to the services; their idle timeout (65 s) outlasts ours (60 s), so nginx never reuses a closing socket.',
+    `# Keep-alive to the services: nginx drops an idle connection after ${gatewayUpstream.keepaliveTimeoutSeconds} s, long before the services would (65 s),`,
+    '# so nginx never sends a request on a connection the service is closing; a draining service waits',
+    '# that long before it closes idle connections (services/kit/src/drain.ts).',
     'proxy_http_version 1.1;',
     'proxy_set_header Connection "";',
     'proxy_set_header Host $host;',
@@ -131,16 +150,29 @@ export function renderNginx(target: GatewayTarget): string {
     'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
     'proxy_set_header X-Forwarded-Proto $scheme;',
     'proxy_hide_header X-Request-Id;',
-    'proxy_connect_timeout 2s;',
+    `proxy_connect_timeout ${duration(gatewayUpstream.connectTimeoutMs)};`,
     'proxy_read_timeout 30s;',
     'proxy_send_timeout 30s;',
     '# Problem+json from the services passes through; only nginx\'s own errors use the pages below.',
     'proxy_intercept_errors off;',
-    'proxy_next_upstream error timeout;',
+    '# A replica that refuses the connection, times out or answers 502/503: the request goes to the next one.',
+    '# nginx never retries a POST or PATCH it has already sent (its default, kept on purpose: it cannot know',
+    '# that POST /orders carries an Idempotency-Key); a refused connection sent nothing and is retried for',
+    '# every method. A replica that fails is skipped for fail_timeout (passive health: OSS nginx has no active checks).',
+    'proxy_next_upstream error timeout http_502 http_503;',
+    `proxy_next_upstream_tries ${gatewayUpstream.tries};`,
     '',
-    '# Upstream names resolve when nginx starts: reload nginx after a service container is recreated',
-    '# (scripts/rolling-update.sh does). One server each, never marked failed: a restarted service is used at once.',
-    ...services.flatMap((s) => [`upstream ${upstreamName(s.name)} {`, `    server ${target.upstream(s.name)} max_fails=0;`, '    keepalive 32;', '    keepalive_timeout 60s;', '}']),
+    '# Every replica of each service. Names resolve when nginx (re)loads, to every address they have:',
+    '# reload nginx after a container is recreated (scripts/rolling-update.sh does). The zone shares the',
+    '# replicas\' failure state between the worker processes.',
+    ...services.flatMap((s) => [
+      `upstream ${upstreamName(s.name)} {`,
+      `    zone ${upstreamName(s.name)} 64k;`,
+      ...addresses(target, s.name).map((a) => `    server ${a} max_fails=${gatewayUpstream.maxFails} fail_timeout=${gatewayUpstream.failTimeoutSeconds}s;`),
+      `    keepalive ${gatewayUpstream.keepaliveConnections};`,
+      `    keepalive_timeout ${gatewayUpstream.keepaliveTimeoutSeconds}s;`,
+      '}',
+    ]),
     '',
   ];
 
@@ -171,6 +203,16 @@ export function renderNginx(target: GatewayTarget): string {
   } else {
     servers.push('server {', ...indent([`listen ${target.listen};`, ...serverCommon, ...acme, '', ...locations(false)]), '}');
   }
+  if (target.internalListen) {
+    servers.push(
+      '',
+      '# Service-to-service calls (BACKEND_URL, CART_SERVICE_URL): the same replicas and retries, every path,',
+      '# no client limits; on the loopback address only.',
+    );
+    for (const s of services) {
+      servers.push('server {', ...indent([`listen ${target.internalListen(s.name)};`, 'server_tokens off;', 'location / {', `    proxy_pass http://${upstreamName(s.name)};`, '}']), '}');
+    }
+  }
   servers.push(
     '',
     '# stub_status for the Prometheus exporter: on its own port, never published.',
@@ -196,7 +238,11 @@ export function renderNginx(target: GatewayTarget): string {
   ].join('\n');
 }
 
-/** The compose deployment: services by their compose names, logs to the container's output. */
+/**
+ * The compose deployment: services by their compose names, logs to the container's output. Every
+ * replica of a service carries the service's name on the network (compose/generate.ts), so the one
+ * name stands for all of them.
+ */
 export function composeTarget(options: { tls: boolean }): GatewayTarget {
   return {
     listen: infrastructure.nginx.containerPort,

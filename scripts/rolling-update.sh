@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Updates the compose deployment one service at a time: pull (or build) the new image, recreate the
-# service's container, wait until Docker reports it healthy, reload nginx (it resolves service names
-# when it loads), and check the gateway. If a service does not become healthy, or the gateway check
-# fails, that service goes back to the image it ran before and the script stops with status 1; the
-# services already updated keep their new image (run it again after fixing, or roll back by tag:
+# Updates the compose deployment one container at a time: pull (or build) the new image, recreate a
+# replica's container, wait until Docker reports it healthy, reload nginx (it resolves service names
+# when it loads), and check the gateway. Each service runs as two replicas (`backend`, `backend-2`:
+# compose/generate.ts); while one restarts, nginx sends its requests to the other, so an update under
+# load answers no error. If a replica does not become healthy, or the gateway check fails, that
+# replica goes back to the image it ran before and the script stops with status 1; the replicas
+# already updated keep their new image (run it again after fixing, or roll back by tag:
 # IMAGE_TAG=<previous> scripts/rolling-update.sh).
 #
 # The usual flow names the new version in the environment or the env file:
@@ -13,13 +15,13 @@
 # IMAGE_TAG in the env file back to the previous version before the next `docker-compose up`.
 #
 #   scripts/rolling-update.sh                    # backend cart-service order-service user-service
-#   scripts/rolling-update.sh backend            # just one
+#   scripts/rolling-update.sh backend            # just one service: backend, then backend-2
+#   scripts/rolling-update.sh backend-2          # just one replica
 #
 # COMPOSE_ENV_FILE (default compose/.env.production), GATEWAY_URL (default http://localhost),
 # HEALTH_TIMEOUT seconds per service (default 120), BUILD=true to build images here instead of pulling,
 # PULL=false when the new images are already on this host (`docker load` on a host without registry access).
-# Each service runs one container under compose, so it is unavailable for the seconds its container
-# restarts; clusters get zero-downtime rolling updates from their Deployments.
+# Clusters get their rolling updates from their Deployments.
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,13 +54,27 @@ wait_healthy() {
   return 1
 }
 
+# The compose services that run a service: its replicas (the service's own name, then <name>-2 ...), in
+# order; a replica's name stands for itself.
+replicas_of() {
+  printf '%s\n' "$all_services" | grep -Ex "$1(-[0-9]+)?" | sort
+}
+
 gateway_ok() {
   compose exec -T nginx nginx -s reload >/dev/null
   sleep 1
   curl -fsS --max-time 5 -o /dev/null "$GATEWAY_URL/health"
 }
 
-for service in "${services[@]}"; do
+all_services=$(compose config --services)
+targets=()
+for name in "${services[@]}"; do
+  mapfile -t replicas < <(replicas_of "$name" || true)
+  [ ${#replicas[@]} -gt 0 ] || { echo "no compose service $name"; exit 1; }
+  targets+=("${replicas[@]}")
+done
+
+for service in "${targets[@]}"; do
   echo "Updating $service..."
   container=$(compose ps -q "$service")
   [ -n "$container" ] || { echo "  $service is not running; start the stack first"; exit 1; }

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { gatewayRoutes, services } from '../../services/kit/src/topology';
+import { gatewayRoutes, gatewayUpstream, localInternalPort, replicasOf, services } from '../../services/kit/src/topology';
 import { composeTarget, renderNginx } from '../nginx';
 
 const repoRoot = join(__dirname, '..', '..');
@@ -56,11 +56,42 @@ test('every route of the topology is in the configuration, with the limits', (t)
   for (const route of gatewayRoutes) {
     t.true(config.includes(`location ${route.match === 'exact' ? '= ' : ''}${route.path} {`), route.path);
   }
-  for (const s of services) t.true(config.includes(`server ${s.name}:${s.port} max_fails=0;`), s.name);
+  for (const s of services) t.true(config.includes(`server ${s.name}:${s.port} max_fails=${gatewayUpstream.maxFails} fail_timeout=${gatewayUpstream.failTimeoutSeconds}s;`), s.name);
   t.regex(config, /client_max_body_size 64k;/);
   t.regex(config, /limit_req_status 429;/);
   t.regex(config, /keepalive 32;/);
   t.regex(config, /proxy_set_header Connection "";/);
   t.regex(config, /gzip_types application\/json application\/problem\+json;/);
   t.notRegex(config, /location [^{]*\/(metrics|ready|internal)/);
+});
+
+test('replicas: every one is a server of its service\'s upstream; idempotent requests go to the next one, a POST only when nothing was sent', (t) => {
+  const config = readFileSync(join(repoRoot, 'compose', 'nginx', 'nginx.conf'), 'utf8');
+  t.regex(config, /proxy_next_upstream error timeout http_502 http_503;/);
+  t.notRegex(config, /non_idempotent/, 'nginx never resends a POST or PATCH it has sent');
+  t.true(config.includes(`proxy_next_upstream_tries ${gatewayUpstream.tries};`));
+  t.regex(config, /proxy_connect_timeout 1s;/);
+  for (const s of services) {
+    const upstream = new RegExp(`upstream ${s.name.replace(/-/g, '_')} \\{([^}]*)\\}`).exec(config)?.[1] ?? '';
+    t.true(upstream.includes(`zone ${s.name.replace(/-/g, '_')} `), `${s.name}: failures are seen by every worker`);
+    t.true(upstream.includes(`keepalive_timeout ${gatewayUpstream.keepaliveTimeoutSeconds}s;`), s.name);
+  }
+  // The services keep idle connections far longer than nginx does (services/kit/src/service.ts: 65 s).
+  t.true(gatewayUpstream.keepaliveTimeoutSeconds * 1000 + gatewayUpstream.drainMarginMs < 65_000);
+
+  // The local stack: each replica by its port, and a listener per service for the calls between services.
+  const local = renderNginx({
+    ...composeTarget({ tls: false }),
+    upstream: (name) => replicasOf(name).map((r) => `127.0.0.1:${r.localPort}`),
+    internalListen: (name) => `127.0.0.1:${localInternalPort(name)}`,
+    accessLog: join(work, 'local-access.log'),
+    pidFile: join(work, 'local.pid'),
+  });
+  for (const s of services) {
+    for (const r of replicasOf(s.name)) t.true(local.includes(`server 127.0.0.1:${r.localPort} max_fails=`), r.name);
+    t.regex(local, new RegExp(`listen 127\\.0\\.0\\.1:${localInternalPort(s.name)};\\s+server_tokens off;\\s+location / \\{\\s+proxy_pass http://${s.name.replace(/-/g, '_')};`));
+  }
+  t.deepEqual(replicasOf('backend').map((r) => [r.name, r.localPort]), [['backend', 8000], ['backend-2', 8010]]);
+  const result = nginxTest(local);
+  t.is(result.status, 0, result.output);
 });

@@ -9,10 +9,11 @@ export type ScrapeJob = ServiceName | 'nginx' | 'cassandra' | 'prometheus' | 'al
 export const scrapeJobs: readonly ScrapeJob[] = [...services.map((s) => s.name), 'nginx', 'cassandra', 'prometheus', 'alertmanager'];
 
 /**
- * Where a job's targets are: one fixed address, or every address a DNS name resolves to (in a
- * cluster, a headless Service lists one address per pod; DNS discovery needs no API access).
+ * Where a job's targets are: fixed addresses (one per replica), or every address a DNS name resolves
+ * to (in a cluster, a headless Service lists one address per pod; in compose, a service's name
+ * resolves to each of its replicas; DNS discovery needs no API access).
  */
-export type Scrape = { address: string } | { dns: { name: string; port: number } };
+export type Scrape = { addresses: string[] } | { dns: { name: string; port: number } };
 
 export interface PrometheusTarget {
   environment: string;
@@ -46,8 +47,8 @@ export function renderPrometheus(target: PrometheusTarget): string {
   for (const job of scrapeJobs) {
     const scrape = target.scrape(job);
     lines.push(`  - job_name: ${job}`);
-    if ('address' in scrape) {
-      lines.push('    static_configs:', `      - targets: ['${scrape.address}']`);
+    if ('addresses' in scrape) {
+      lines.push('    static_configs:', `      - targets: [${scrape.addresses.map((a) => `'${a}'`).join(', ')}]`);
       continue;
     }
     lines.push('    dns_sd_configs:', `      - names: ['${scrape.dns.name}']`, '        type: A', `        port: ${scrape.dns.port}`);
@@ -57,8 +58,7 @@ export function renderPrometheus(target: PrometheusTarget): string {
 
 /** The compose deployment: every job by its compose service name. */
 export function composePrometheusTarget(): PrometheusTarget {
-  const ports: Record<ScrapeJob, string> = {
-    ...(Object.fromEntries(services.map((s) => [s.name, `${s.name}:${s.port}`])) as Record<ServiceName, string>),
+  const ports: Record<Exclude<ScrapeJob, ServiceName>, string> = {
     nginx: `nginx-exporter:${infrastructure.nginxExporter.port}`,
     cassandra: `cassandra:${infrastructure.cassandra.metricsPort}`,
     prometheus: `localhost:${infrastructure.prometheus.port}`,
@@ -68,7 +68,12 @@ export function composePrometheusTarget(): PrometheusTarget {
     environment: 'production',
     scrapeInterval: '15s',
     evaluationInterval: '15s',
-    scrape: (job) => ({ address: ports[job] }),
+    // A service's name resolves to all its replicas (their network alias): one target per replica,
+    // so counters of different processes never mix.
+    scrape: (job) => {
+      const service = services.find((s) => s.name === job);
+      return service ? { dns: { name: service.name, port: service.port } } : { addresses: [ports[job as Exclude<ScrapeJob, ServiceName>]] };
+    },
     alertmanager: `alertmanager:${infrastructure.alertmanager.port}`,
     ruleFiles: ['/etc/prometheus/rules/*.yml'],
   };
@@ -81,8 +86,8 @@ export function composePrometheusTarget(): PrometheusTarget {
 export function kubernetesPrometheusTarget(namespace: string): PrometheusTarget {
   const inCluster = (name: string, ns = namespace) => `${name}.${ns}.svc.cluster.local`;
   const scrape = (job: ScrapeJob): Scrape => {
-    if (job === 'prometheus') return { address: `localhost:${infrastructure.prometheus.port}` };
-    if (job === 'alertmanager') return { address: `alertmanager:${infrastructure.alertmanager.port}` };
+    if (job === 'prometheus') return { addresses: [`localhost:${infrastructure.prometheus.port}`] };
+    if (job === 'alertmanager') return { addresses: [`alertmanager:${infrastructure.alertmanager.port}`] };
     if (job === 'nginx') return { dns: { name: inCluster('ingress-nginx-controller-metrics', 'ingress-nginx'), port: 10254 } };
     if (job === 'cassandra') return { dns: { name: inCluster('cassandra'), port: infrastructure.cassandra.metricsPort } };
     return { dns: { name: inCluster(`${job}-pods`), port: services.find((s) => s.name === job)!.port } };

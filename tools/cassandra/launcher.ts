@@ -67,7 +67,9 @@ export async function ensureCassandra(options: CassandraOptions = {}): Promise<C
     const started = Date.now();
     log(`using the existing Cassandra at ${external}:${port} (CASSANDRA_HOST)`);
     const releaseVersion = await waitForCql(external, port, options.startTimeoutMs ?? 60_000, () => undefined);
-    return { host: external, port, releaseVersion, owned: false, startMs: Date.now() - started, stop: async () => undefined };
+    // Its JMX exporter, where CASSANDRA_METRICS_PORT says (the launcher's default otherwise).
+    const metricsPort = options.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070);
+    return { host: external, port, releaseVersion, metricsPort, owned: false, startMs: Date.now() - started, stop: async () => undefined };
   }
   return startLocalCassandra({ ...options, port, log });
 }

@@ -1,20 +1,30 @@
 /**
  * The local stack as plain processes, from the same configuration sources as compose and the
- * cluster: Cassandra, the four services (traced when an OTLP endpoint is set), nginx rendered from
- * the topology, the nginx exporter, Prometheus with the shared rules, and Alertmanager with the
- * shared routing and Telegram template. `npm start` and the end-to-end tests both use it.
+ * cluster: Cassandra, the four services (each as `serviceReplicas` processes, traced when an OTLP
+ * endpoint is set), nginx rendered from the topology in front of the replicas, the nginx exporter,
+ * Prometheus with the shared rules, and Alertmanager with the shared routing and Telegram template.
+ * `npm start` and the end-to-end tests both use it.
+ *
+ * The replicas of a service share 127.0.0.1 on ports of their own (topology `replicasOf`); the
+ * services reach each other through nginx's internal listeners (`localInternalPort`), so a call to
+ * another service survives the restart of one of its replicas as a public request does.
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { infrastructure, services, type ServiceName } from '../../services/kit/src/topology';
+import { infrastructure, localInternalPort, replicasOf, serviceReplicas, services, type Replica, type ServiceName } from '../../services/kit/src/topology';
 import { renderNginx } from '../../gateway/nginx';
 import { renderPrometheus, type ScrapeJob } from '../../monitoring/prometheus/config';
 import { ensureCassandra, repoRoot, type CassandraHandle } from '../cassandra/launcher';
-import { consoleSink, startProcess, waitForHttp, which, type LineSink, type ManagedProcess } from './processes';
+import { consoleSink, freePort, startProcess, waitForHttp, which, type LineSink, type ManagedProcess } from './processes';
 
 export interface StackPorts {
+  /** Each service's first replica (its own port by default: 8000 ... 8003). */
   services: Record<ServiceName, number>;
+  /** Every replica of each service, the first one first. */
+  replicas: Record<ServiceName, number[]>;
+  /** nginx's listener for calls to each service from the others (without the gateway: none). */
+  internal: Partial<Record<ServiceName, number>>;
   gateway: number;
   nginxStatus: number;
   nginxExporter: number;
@@ -25,12 +35,26 @@ export interface StackPorts {
 export interface StackOptions {
   /** Folder for rendered configuration, Prometheus and Alertmanager data, and nginx's files. */
   dataDir: string;
-  ports?: Partial<Omit<StackPorts, 'services'>> & { services?: Partial<Record<ServiceName, number>> };
+  /**
+   * Ports; each one not given is the topology's. A service given one port (its first replica's) gets
+   * free ports for its other replicas and its internal listener; a list gives every replica's.
+   */
+  ports?: Partial<Omit<StackPorts, 'services' | 'replicas' | 'internal'>> & {
+    services?: Partial<Record<ServiceName, number | number[]>>;
+    internal?: Partial<Record<ServiceName, number>>;
+  };
+  /**
+   * Processes per service. @default serviceReplicas (topology) with the gateway, 1 with
+   * `servicesOnly` (nothing would spread the requests over several).
+   */
+  replicas?: number;
   /** Environment of the services (the caller's variables plus any defaults). */
   env: NodeJS.ProcessEnv;
   sink?: LineSink;
   /** Skip the gateway and monitoring (services and Cassandra only). */
   servicesOnly?: boolean;
+  /** Skip Prometheus, Alertmanager and the nginx exporter (Cassandra, the services and nginx only). */
+  withoutMonitoring?: boolean;
   prometheus?: { scrapeInterval?: string; evaluationInterval?: string; ruleFiles?: string[] };
   /** Telegram Bot API base URL for Alertmanager (a local stand-in); with it, a placeholder token is used. */
   telegramApiUrl?: string;
@@ -49,9 +73,18 @@ export interface RunningStack {
   cassandra: CassandraHandle;
   ports: StackPorts;
   missing: Missing[];
+  /** A service's own URL is its first replica's. */
   url(component: ServiceName | 'gateway' | 'prometheus' | 'alertmanager'): string;
+  /** The replicas of each service, with the ports this stack gave them. */
+  replicas(name: ServiceName): Array<Replica & { port: number; url: string }>;
+  /** Stops every replica of a service (the service is down), and starts them again. */
   stopService(name: ServiceName): Promise<void>;
   startService(name: ServiceName): Promise<void>;
+  /** One replica, by its name (`backend`, `backend-2`): SIGTERM and wait for its exit; start and wait until ready. */
+  stopReplica(name: string): Promise<void>;
+  startReplica(name: string): Promise<void>;
+  /** The process of a running replica. */
+  process(name: string): ManagedProcess | undefined;
   stop(): Promise<void>;
 }
 
@@ -71,8 +104,23 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
   const sink = options.sink ?? consoleSink;
   const dataDir = options.dataDir;
   mkdirSync(dataDir, { recursive: true });
+  const withGateway = !options.servicesOnly;
+  const replicaCount = options.replicas ?? (withGateway ? serviceReplicas : 1);
+  if (replicaCount > 1 && !withGateway) throw new Error('several replicas of a service need the gateway in front of them');
+  const replicaPorts = {} as Record<ServiceName, number[]>;
+  const internalPorts: Partial<Record<ServiceName, number>> = {};
+  for (const s of services) {
+    const given = options.ports?.services?.[s.name];
+    const placed = given !== undefined;
+    const list = Array.isArray(given) ? [...given] : placed ? [given as number] : [];
+    for (const r of replicasOf(s.name, replicaCount).slice(list.length)) list.push(placed ? await freePort() : r.localPort);
+    replicaPorts[s.name] = list.slice(0, replicaCount);
+    if (withGateway) internalPorts[s.name] = options.ports?.internal?.[s.name] ?? (placed ? await freePort() : localInternalPort(s.name));
+  }
   const ports: StackPorts = {
-    services: Object.fromEntries(services.map((s) => [s.name, options.ports?.services?.[s.name] ?? s.port])) as Record<ServiceName, number>,
+    services: Object.fromEntries(services.map((s) => [s.name, replicaPorts[s.name][0]])) as Record<ServiceName, number>,
+    replicas: replicaPorts,
+    internal: internalPorts,
     gateway: options.ports?.gateway ?? infrastructure.nginx.localPort,
     nginxStatus: options.ports?.nginxStatus ?? infrastructure.nginx.statusPort,
     nginxExporter: options.ports?.nginxExporter ?? infrastructure.nginxExporter.port,
@@ -96,37 +144,53 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
   const missing: Missing[] = [];
   let cassandra: CassandraHandle | undefined;
 
+  const replicaList = (name: ServiceName) => replicasOf(name, replicaCount).map((r, i) => ({ ...r, port: replicaPorts[name][i], url: `http://127.0.0.1:${replicaPorts[name][i]}` }));
+  const replicaNamed = (name: string) => {
+    const found = services.flatMap((s) => replicaList(s.name)).find((r) => r.name === name);
+    if (!found) throw new Error(`no replica ${name} in this stack`);
+    return found;
+  };
+  const allReplicas = () => services.flatMap((s) => replicaList(s.name));
+
   const stop = async () => {
     for (const name of ['alertmanager', 'prometheus', 'nginx-exporter', 'nginx']) await stopProcess(name);
-    await Promise.all(services.map((s) => stopProcess(s.name)));
+    await Promise.all(allReplicas().map((r) => stopProcess(r.name)));
     await cassandra?.stop();
   };
 
-  const serviceEnv = (name: ServiceName): NodeJS.ProcessEnv => ({
+  /** Where a service reaches another: nginx's internal listener, or the only replica without a gateway. */
+  const reach = (name: ServiceName) => `http://127.0.0.1:${internalPorts[name] ?? replicaPorts[name][0]}`;
+  const serviceEnv = (replica: Replica & { port: number }): NodeJS.ProcessEnv => ({
     ...options.env,
     CASSANDRA_HOST: cassandra!.host,
     CASSANDRA_PORT: String(cassandra!.port),
-    PORT: String(ports.services[name]),
+    PORT: String(replica.port),
     HOST: '127.0.0.1',
-    OTEL_SERVICE_NAME: name,
-    BACKEND_URL: `http://127.0.0.1:${ports.services.backend}`,
-    CART_SERVICE_URL: `http://127.0.0.1:${ports.services['cart-service']}`,
+    OTEL_SERVICE_NAME: replica.service,
+    BACKEND_URL: reach('backend'),
+    CART_SERVICE_URL: reach('cart-service'),
   });
-  const startService = async (name: ServiceName) => {
-    const spec = services.find((s) => s.name === name)!;
+  const startReplica = async (name: string) => {
+    const replica = replicaNamed(name);
+    const spec = services.find((s) => s.name === replica.service)!;
     const main = join(repoRoot, 'services', spec.dir, 'src', 'main.ts');
     const instrumentation = join(repoRoot, 'services', 'kit', 'src', 'instrumentation.ts');
-    const proc = startProcess(name, process.execPath, ['--require', 'tsx/cjs', '--require', instrumentation, main], { cwd: repoRoot, env: serviceEnv(name), sink });
+    const proc = startProcess(replica.name, process.execPath, ['--require', 'tsx/cjs', '--require', instrumentation, main], { cwd: repoRoot, env: serviceEnv(replica), sink });
     track(proc);
-    await waitForHttp(proc, `http://127.0.0.1:${ports.services[name]}/ready`);
+    await waitForHttp(proc, `${replica.url}/ready`);
+  };
+  const startService = async (name: ServiceName) => {
+    await Promise.all(replicaList(name).map((r) => startReplica(r.name)));
   };
 
   try {
     cassandra = await ensureCassandra({ log: (line) => sink('cassandra', line) });
-    await Promise.all(services.map((s) => startService(s.name)));
-    if (!options.servicesOnly) {
+    // The first replicas first: they run the migrations, which the others then find done.
+    await Promise.all(services.map((s) => startReplica(s.name)));
+    await Promise.all(allReplicas().filter((r) => r.index > 1).map((r) => startReplica(r.name)));
+    if (withGateway) {
       await startGateway();
-      await startMonitoring();
+      if (!options.withoutMonitoring) await startMonitoring();
     }
   } catch (err) {
     await stop();
@@ -146,7 +210,8 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
       renderNginx({
         listen: ports.gateway,
         statusListen: `127.0.0.1:${ports.nginxStatus}`,
-        upstream: (name) => `127.0.0.1:${ports.services[name]}`,
+        upstream: (name) => replicaPorts[name].map((port) => `127.0.0.1:${port}`),
+        internalListen: (name) => `127.0.0.1:${internalPorts[name]}`,
         accessLog: join(dir, 'access.log'),
         errorLog: 'stderr',
         pidFile: join(dir, 'nginx.pid'),
@@ -205,12 +270,13 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
     mkdirSync(rules, { recursive: true });
     const ruleFiles = options.prometheus?.ruleFiles ?? defaultRuleFiles();
     for (const file of ruleFiles) cpSync(file, join(rules, file.split('/').pop()!));
-    const addresses: Record<ScrapeJob, string> = {
-      ...(Object.fromEntries(services.map((s) => [s.name, `127.0.0.1:${ports.services[s.name]}`])) as Record<ServiceName, string>),
-      nginx: `127.0.0.1:${ports.nginxExporter}`,
-      cassandra: `${cassandra!.host}:${cassandra!.metricsPort ?? infrastructure.cassandra.metricsPort}`,
-      prometheus: `127.0.0.1:${ports.prometheus}`,
-      alertmanager: `127.0.0.1:${ports.alertmanager}`,
+    // Every replica of a service is a target of its job: counters of two processes never mix.
+    const addresses: Record<ScrapeJob, string[]> = {
+      ...(Object.fromEntries(services.map((s) => [s.name, ports.replicas[s.name].map((port) => `127.0.0.1:${port}`)])) as Record<ServiceName, string[]>),
+      nginx: [`127.0.0.1:${ports.nginxExporter}`],
+      cassandra: [`${cassandra!.host}:${cassandra!.metricsPort ?? infrastructure.cassandra.metricsPort}`],
+      prometheus: [`127.0.0.1:${ports.prometheus}`],
+      alertmanager: [`127.0.0.1:${ports.alertmanager}`],
     };
     const config = join(dir, 'prometheus.yml');
     writeFileSync(
@@ -219,7 +285,7 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
         environment: 'local',
         scrapeInterval: options.prometheus?.scrapeInterval ?? '15s',
         evaluationInterval: options.prometheus?.evaluationInterval ?? '15s',
-        scrape: (job) => ({ address: addresses[job] }),
+        scrape: (job) => ({ addresses: addresses[job] }),
         alertmanager: `127.0.0.1:${ports.alertmanager}`,
         ruleFiles: [join(rules, '*.yml')],
       }),
@@ -244,8 +310,17 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
     ports,
     missing,
     url: (component) => urls[component] ?? `http://127.0.0.1:${ports.services[component as ServiceName]}`,
-    stopService: (name) => stopProcess(name),
+    replicas: replicaList,
+    stopService: async (name) => {
+      await Promise.all(replicaList(name).map((r) => stopProcess(r.name)));
+    },
     startService,
+    stopReplica: (name) => stopProcess(replicaNamed(name).name),
+    startReplica,
+    process: (name) => {
+      const proc = processes.get(name);
+      return proc && !proc.done() ? proc : undefined;
+    },
     stop,
   };
 }

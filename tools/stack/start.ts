@@ -1,7 +1,8 @@
 /**
- * `npm start`: the local stack as plain processes (see stack.ts): Cassandra, the four services,
- * the nginx gateway on GATEWAY_PORT (8080), Prometheus (9090) and Alertmanager (9093). Ctrl-C or
- * SIGTERM stops everything it started. The caller's environment reaches every service.
+ * `npm start`: the local stack as plain processes (see stack.ts): Cassandra, the four services
+ * (two replicas each, behind nginx), the nginx gateway on GATEWAY_PORT (8080), Prometheus (9090) and
+ * Alertmanager (9093). Ctrl-C or SIGTERM stops everything it started. The caller's environment
+ * reaches every service.
  */
 import { join } from 'node:path';
 import { services } from '../../services/kit/src/topology';
@@ -55,7 +56,10 @@ async function main(): Promise<void> {
     });
     say('the stack is up:');
     say(`  gateway        ${stack.url('gateway')}  (the public API: try /products, /health, /openapi.json)`);
-    for (const s of services) say(`  ${s.name.padEnd(14)} ${stack.url(s.name)}  (${s.description})`);
+    for (const s of services) {
+      const replicas = stack.replicas(s.name);
+      say(`  ${s.name.padEnd(14)} ${replicas.map((r) => r.url).join(', ')}  (${s.description}; ${replicas.length} replicas behind nginx)`);
+    }
     say(`  Cassandra      ${stack.cassandra.host}:${stack.cassandra.port}, metrics on :${stack.cassandra.metricsPort}`);
     say(`  Prometheus     ${stack.url('prometheus')}`);
     say(`  Alertmanager   ${stack.url('alertmanager')}${telegram ? ' (alerts are printed here)' : ' (alerts go to Telegram)'}`);

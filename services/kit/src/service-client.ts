@@ -24,7 +24,9 @@ export interface ServiceClient {
 export function createServiceClient(options: { name: string; baseUrl: string; timeoutMs: number; log: Logger; internalToken: string }): ServiceClient {
   const base = new URL(options.baseUrl);
   const secure = base.protocol === 'https:';
-  const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 64, maxFreeSockets: 16, timeout: 60_000 };
+  // Idle sockets close after 1 s, before a draining replica closes its idle connections (drain.ts,
+  // 1.5 s): a request is never sent on a connection the server is closing.
+  const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 64, maxFreeSockets: 16, timeout: 1000 };
   const agent = secure ? new HttpsAgent(agentOptions) : new Agent(agentOptions);
   const send = secure ? httpsRequest : request;
   const unavailable = (why: string) => {

@@ -9,11 +9,12 @@ import { createApp, type ServiceApp } from './app';
 import { createAuth, type Auth } from './auth';
 import { createClient, idempotent, type Client } from './cassandra';
 import { ConfigError, loadConfig, type Config } from './config';
+import { drainServer } from './drain';
 import { createLogger, type Logger, type LogSink } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { ensureKeyspace, migrate, type Migration } from './migrations';
 import { openApiFor, wholeApi } from './openapi';
-import type { ServiceName } from './topology';
+import { gatewayUpstream, type ServiceName } from './topology';
 
 export interface ServiceDeps {
   config: Config;
@@ -44,7 +45,11 @@ export interface RunningService {
   http: ServiceApp;
   /** The service's own routes (for introspection, e.g. checking them against the OpenAPI document). */
   router: Router;
-  /** Graceful stop: readiness 503, no new connections, in-flight requests finish, then the DB client closes. */
+  /**
+   * Graceful stop: readiness 503 and no new connections at once, in-flight requests finish, kept-alive
+   * connections close after their next answer or once nginx has dropped them (drain.ts), then the DB
+   * client closes.
+   */
   stop(): Promise<void>;
 }
 
@@ -103,7 +108,9 @@ export async function startService(definition: ServiceDefinition, options: Start
   const server = createServer(http.app.callback());
   const connections = metrics.counter('http_server_connections_total', 'TCP connections accepted (few per request means keep-alive works)');
   server.on('connection', () => connections.inc());
-  // Longer than the gateway's upstream keep-alive, so nginx never reuses a socket Node is closing.
+  // Far longer than the gateway's upstream keep-alive (topology gatewayUpstream, 1 s) and the other
+  // services' clients (1 s, service-client.ts): the client side always closes an idle connection, so
+  // none sends a request on a socket Node is closing.
   server.keepAliveTimeout = 65_000;
   server.headersTimeout = 66_000;
   server.requestTimeout = 30_000;
@@ -117,20 +124,15 @@ export async function startService(definition: ServiceDefinition, options: Start
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
-      log.info('shutting down: readiness is now 503, finishing in-flight requests');
+      log.info('shutting down: readiness is now 503, new connections refused, finishing in-flight requests');
       http.markDraining();
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeIdleConnections();
-      const idleSweep = setInterval(() => server.closeIdleConnections(), 100);
-      let timer: NodeJS.Timeout | undefined;
-      const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs)));
-      if ((await Promise.race([closed, timedOut])) === 'timeout') {
-        log.warn('in-flight requests did not finish in time; closing their connections', { timeout_ms: config.shutdownTimeoutMs });
-        server.closeAllConnections();
-        await closed;
+      const drained = await drainServer(server, {
+        idleGraceMs: gatewayUpstream.keepaliveTimeoutSeconds * 1000 + gatewayUpstream.drainMarginMs,
+        timeoutMs: config.shutdownTimeoutMs,
+      });
+      if (drained === 'timeout') {
+        log.warn('in-flight requests did not finish in time; their connections were closed', { timeout_ms: config.shutdownTimeoutMs });
       }
-      clearTimeout(timer);
-      clearInterval(idleSweep);
       for (const hook of stopHooks) await Promise.resolve(hook()).catch((err) => log.warn('a stop hook failed', { err }));
       await db.shutdown().catch((err) => log.warn('closing the database client failed', { err }));
       await flushTraces().catch((err) => log.warn('flushing traces failed', { err }));

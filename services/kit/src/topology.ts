@@ -28,6 +28,55 @@ export function serviceSpec(name: ServiceName): ServiceSpec {
   return spec;
 }
 
+/**
+ * How many copies of each service run behind nginx in compose and in the local stack, so that one can
+ * restart (SIGTERM, a rolling update) while the other serves. A cluster's autoscaler decides its own
+ * count (from 2, charts/service.ts).
+ */
+export const serviceReplicas = 2;
+
+/** One copy of a service: a compose service and a process of the local stack. */
+export interface Replica {
+  readonly service: ServiceName;
+  /** 1, 2, ... */
+  readonly index: number;
+  /**
+   * Compose service and local process name: the first replica keeps the service's own name (every
+   * operator command, log and check that names `backend` still works), the others are `<name>-<index>`.
+   */
+  readonly name: string;
+  /** Its port in the local stack, where every replica shares 127.0.0.1: the service's port + 10 per replica after the first. */
+  readonly localPort: number;
+}
+
+export function replicasOf(name: ServiceName, count: number = serviceReplicas): Replica[] {
+  const spec = serviceSpec(name);
+  return Array.from({ length: count }, (_, i) => ({
+    service: name,
+    index: i + 1,
+    name: i === 0 ? name : `${name}-${i + 1}`,
+    localPort: spec.port + 10 * i,
+  }));
+}
+
+/** The replica a compose service or local process name stands for (`backend-2` → backend's second). */
+export function replicaByName(name: string): Replica | undefined {
+  for (const s of services) {
+    const found = replicasOf(s.name).find((r) => r.name === name);
+    if (found) return found;
+  }
+  return undefined;
+}
+
+/**
+ * In the local stack the services reach each other through nginx too (one address in front of a
+ * service's replicas, as a Docker DNS name or a cluster Service is elsewhere): its internal listener
+ * for a service is on 127.0.0.1 at the service's port + 100 (8100 for backend).
+ */
+export function localInternalPort(name: ServiceName): number {
+  return serviceSpec(name).port + 100;
+}
+
 /** How the gateway exposes the public API: the one list of routes nginx and the Ingress are built from. */
 export interface GatewayRoute {
   /** A path (`exact`) or a path prefix (`prefix`, ending in `/`). */
@@ -67,6 +116,31 @@ export const gatewayLimits = {
   /** Per client address on every other route. */
   apiRatePerSecond: 50,
   apiBurst: 100,
+} as const;
+
+/**
+ * How nginx spreads requests over a service's replicas, and what a service's graceful shutdown is
+ * timed against (services/kit/src/service.ts reads it too).
+ *
+ * - A replica that refuses a connection, times out or answers 502/503 is skipped for `failTimeout`
+ *   after `maxFails` such answers (nginx's passive health; OSS nginx has no active checks), and the
+ *   request goes to the next replica (`tries` attempts in all) when it is idempotent. nginx never
+ *   retries a POST or PATCH once it has sent it (its default, kept: nginx cannot tell that POST
+ *   /orders carries an Idempotency-Key); a connection refused means nothing was sent, so that one is
+ *   retried whatever the method.
+ * - nginx keeps idle connections to a replica for `keepaliveTimeoutSeconds`; the services keep them
+ *   for much longer (65 s), so nginx is always the side that closes an idle one. A draining service
+ *   closes no idle connection before `keepaliveTimeoutSeconds` + `drainMarginMs` after SIGTERM: by
+ *   then nginx has dropped every idle connection it could send a request on.
+ */
+export const gatewayUpstream = {
+  maxFails: 1,
+  failTimeoutSeconds: 2,
+  tries: 2,
+  connectTimeoutMs: 1000,
+  keepaliveConnections: 32,
+  keepaliveTimeoutSeconds: 1,
+  drainMarginMs: 500,
 } as const;
 
 /** The other parts of the stack and their ports (compose and clusters; the local stack may move them). */

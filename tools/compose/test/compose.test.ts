@@ -15,7 +15,8 @@ import test from 'ava';
 import { parse } from 'yaml';
 import { component, components, configDefaults, secretKeys, type Component } from '../../../charts/components';
 import { images, infrastructure } from '../../../services/kit/src/topology';
-import { composeSettings, envFileName, guideOnlyVariables, guideVariables, outputs, secretPlaceholder } from '../../../compose/generate';
+import { composeSettings, envFileName, guideOnlyVariables, guideVariables, loadProfile, loadService, outputs, secretPlaceholder } from '../../../compose/generate';
+import { gatewayLimits, gatewayUpstream, replicaByName, replicasOf, services as serviceSpecs } from '../../../services/kit/src/topology';
 
 const repoRoot = resolve(__dirname, '..', '..', '..');
 const composeFile = 'compose/docker-compose.yml';
@@ -25,7 +26,13 @@ const rawCompose = readFileSync(join(repoRoot, composeFile), 'utf8');
 /** The service names of the operator guide, plus the nginx exporter and Grafana's one-shot volume job. */
 const guideServices = ['backend', 'cart-service', 'order-service', 'user-service', 'cassandra', 'nginx', 'prometheus', 'grafana', 'jaeger', 'alertmanager'];
 const extraServices = ['nginx-exporter', 'grafana-volume-init'];
+/** The second (third...) replica of each service: a compose service of its own (topology `replicasOf`). */
+const extraReplicas = serviceSpecs.flatMap((s) => replicasOf(s.name).slice(1).map((r) => r.name));
+/** The spec's component a compose service runs: a replica runs its service's. */
+const componentOf = (name: string) => component(replicaByName(name)?.service ?? name);
 const oneShot = 'grafana-volume-init';
+/** Services under a profile: not started by `up`, only on demand (the load generator). */
+const profiled = [loadService];
 const localOnly = ['prometheus', 'grafana', 'jaeger', 'alertmanager'];
 
 /** The variables compose reads, out of the child's environment: a shell variable would win over the env file. */
@@ -68,6 +75,8 @@ interface ResolvedService {
   cap_drop?: string[];
   cap_add?: string[];
   logging?: { driver: string; options: Record<string, string> };
+  profiles?: string[];
+  stop_grace_period?: string;
 }
 interface Resolved {
   services: Record<string, ResolvedService>;
@@ -82,7 +91,7 @@ function composeConfig(env: Record<string, string> = {}): Resolved {
   return parse(result.stdout) as Resolved;
 }
 const resolved: Resolved = composeConfig();
-const longRunning = Object.keys(resolved.services).filter((name) => name !== oneShot);
+const longRunning = Object.keys(resolved.services).filter((name) => name !== oneShot && !profiled.includes(name));
 
 const envExampleText = readFileSync(join(repoRoot, envExample), 'utf8');
 const envExampleValues: Record<string, string> = Object.fromEntries(
@@ -131,8 +140,10 @@ test('read as YAML 1.1 (docker-compose 1.x), only the intended keys hold somethi
   walk(parse(rawCompose, { version: '1.1' }), '');
 });
 
-test("the services are the operator guide's, plus the nginx exporter and Grafana's volume job", (t) => {
-  t.deepEqual(Object.keys(resolved.services).sort(), [...guideServices, ...extraServices].sort());
+test("the services are the operator guide's, plus the nginx exporter, Grafana's volume job and the services' other replicas", (t) => {
+  t.deepEqual(Object.keys(resolved.services).filter((name) => !profiled.includes(name)).sort(), [...guideServices, ...extraServices, ...extraReplicas].sort());
+  t.deepEqual(extraReplicas, ['backend-2', 'cart-service-2', 'order-service-2', 'user-service-2']);
+  t.deepEqual(Object.entries(resolved.services).filter(([, s]) => s.profiles).map(([name]) => name), profiled, 'only the load generator is under a profile');
   t.deepEqual(components.map((c) => c.name).sort(), [...guideServices, 'nginx-exporter'].sort(), 'every component of the spec runs');
 });
 
@@ -141,7 +152,7 @@ test('every long-running container has a healthcheck, a restart policy, memory a
     const s = resolved.services[name];
     t.true((s.healthcheck?.test?.length ?? 0) > 1 && !s.healthcheck?.disable, `${name}: healthcheck`);
     t.is(s.restart, 'unless-stopped', `${name}: restart`);
-    const c = component(name);
+    const c = componentOf(name);
     t.is(s.mem_limit, c.resources.memory.limit.replace(/^(\d+)Mi$/, '$1m').replace(/^(\d+)Gi$/, '$1g'), `${name}: memory limit from the spec`);
     t.is(s.mem_reservation, c.resources.memory.request.replace(/^(\d+)Mi$/, '$1m').replace(/^(\d+)Gi$/, '$1g'), `${name}: memory request from the spec`);
     const cpu = c.resources.cpu.limit.endsWith('m') ? Number(c.resources.cpu.limit.slice(0, -1)) / 1000 : Number(c.resources.cpu.limit);
@@ -156,7 +167,7 @@ test('every long-running container has a healthcheck, a restart policy, memory a
 test("every long-running container runs as its component's numeric non-root user, without capabilities", (t) => {
   for (const name of longRunning) {
     const s = resolved.services[name];
-    const user = component(name).user;
+    const user = componentOf(name).user;
     t.true(user > 0);
     t.is(s.user, `${user}:${user}`, name);
     t.deepEqual(s.cap_drop, ['ALL'], name);
@@ -221,7 +232,8 @@ test('start-up order: services after a healthy Cassandra (and the services they 
   t.deepEqual(conditions('user-service'), healthy('cassandra'));
   t.deepEqual(conditions('cart-service'), healthy('cassandra', 'backend'));
   t.deepEqual(conditions('order-service'), healthy('cassandra', 'backend', 'cart-service'));
-  t.deepEqual(conditions('nginx'), healthy('backend', 'cart-service', 'order-service', 'user-service'));
+  for (const name of extraReplicas) t.deepEqual(conditions(name), conditions(replicaByName(name)!.service), `${name} starts as its first replica`);
+  t.deepEqual(conditions('nginx'), healthy('backend', 'backend-2', 'cart-service', 'cart-service-2', 'order-service', 'order-service-2', 'user-service', 'user-service-2'));
   t.deepEqual(conditions('nginx-exporter'), healthy('nginx'));
   t.deepEqual(conditions('grafana'), { ...healthy('prometheus'), [oneShot]: 'service_completed_successfully' });
   for (const name of ['cassandra', 'prometheus', 'alertmanager', 'jaeger']) t.deepEqual(conditions(name), {}, name);
@@ -401,4 +413,57 @@ test('TLS: the certificate paths of nginx-tls.conf and the ACME webroot are moun
   const withHostCerts = composeConfig({ TLS_CERTS_DIR: '/etc/letsencrypt' }).services.nginx.volumes!;
   t.true(withHostCerts.includes('/etc/letsencrypt:/etc/letsencrypt:ro'));
   t.true(volumes.includes(`${join(repoRoot, 'compose', 'certbot', 'www')}:${webroot}:ro`));
+});
+
+test('the load profile: a one-shot load generator, non-root, against nginx by name from outside the backend network, under the per-address limits', (t) => {
+  const load = resolved.services[loadService];
+  t.deepEqual(load.profiles, [loadProfile]);
+  t.true(rawCompose.includes(`image: \${IMAGE_REGISTRY:-${images.registry}}/load:\${IMAGE_TAG:-${images.tag}}`));
+  // Not the services' Dockerfile: the deploy test's image builder takes only those with build args.
+  t.deepEqual(load.build, { context: repoRoot, dockerfile: 'images/load/Dockerfile' });
+  t.true(existsSync(join(repoRoot, 'images', 'load', 'Dockerfile')));
+  t.is(load.user, '10001:10001');
+  t.deepEqual(load.cap_drop, ['ALL']);
+  t.is(load.cap_add, undefined);
+  t.true(load.read_only);
+  t.is(load.restart, 'no');
+  t.deepEqual(Object.keys(load.networks ?? {}), ['frontend-net'], 'a client from outside: not on backend-net');
+  t.is(load.ports, undefined);
+  t.is(load.depends_on?.nginx?.condition, 'service_healthy');
+  const command = load.command!;
+  const flag = (name: string) => command[command.indexOf(name) + 1];
+  t.is(flag('--url'), `http://nginx:${portNumber(component('nginx'), 'http')}`);
+  // One container is one client address for nginx.
+  t.true(Number(flag('--rate')) < gatewayLimits.apiRatePerSecond, `--rate ${flag('--rate')}`);
+  t.true(2 * Number(flag('--customers')) + 1 <= gatewayLimits.authBurst, 'sign-ups and sign-ins fit the /auth burst');
+  t.true(command.includes('--budget'));
+  t.is(load.environment?.ADMIN_PASSWORD, secretPlaceholder);
+  t.true(rawCompose.includes('ADMIN_PASSWORD: ${ADMIN_PASSWORD:?'));
+  // `up` leaves it out: the profile is off unless asked for.
+  t.true(rawCompose.includes(`profiles:\n      - ${loadProfile}`));
+});
+
+test('two replicas of every service: the same container, the second under the service\'s name too, which nginx and the services use', (t) => {
+  const nginxConf = readFileSync(join(repoRoot, 'compose', 'nginx', 'nginx.conf'), 'utf8');
+  for (const spec of serviceSpecs) {
+    const [first, ...others] = replicasOf(spec.name);
+    t.is(first.name, spec.name, 'the first replica keeps the name every command and check uses');
+    t.true(others.length >= 1, spec.name);
+    const main = resolved.services[first.name];
+    for (const replica of others) {
+      const copy = resolved.services[replica.name];
+      for (const key of ['image', 'user', 'environment', 'healthcheck', 'restart', 'stop_grace_period', 'mem_limit', 'cpus', 'read_only', 'depends_on'] as const) {
+        t.deepEqual(copy[key as keyof ResolvedService], main[key as keyof ResolvedService], `${replica.name} ${key}`);
+      }
+      t.is(copy.build, undefined, `${replica.name} runs the image its first replica builds`);
+      // The service's name resolves to every replica: nginx (one server line, every address) and BACKEND_URL / CART_SERVICE_URL.
+      t.deepEqual(copy.networks, { 'backend-net': { aliases: [spec.name] } }, replica.name);
+    }
+    t.true(
+      nginxConf.includes(`server ${spec.name}:${spec.port} max_fails=${gatewayUpstream.maxFails} fail_timeout=${gatewayUpstream.failTimeoutSeconds}s;`),
+      `nginx reaches every replica of ${spec.name} by its name`,
+    );
+  }
+  // Draining takes nginx's keep-alive, the in-flight requests and the trace flush: well within the grace period.
+  t.true(Number(resolved.services.backend.stop_grace_period?.replace(/s$/, '')) * 1000 > gatewayUpstream.keepaliveTimeoutSeconds * 1000 + gatewayUpstream.drainMarginMs + 8000 + 2500);
 });

@@ -9,9 +9,13 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { replicaByName, replicasOf, services as serviceSpecs } from '../../../services/kit/src/topology';
 
 const repoRoot = join(__dirname, '..', '..', '..');
-const services = ['backend', 'cart-service', 'order-service', 'user-service'];
+/** The compose services of the four services: every replica (`backend`, `backend-2`, ...). */
+const services = serviceSpecs.flatMap((s) => replicasOf(s.name).map((r) => r.name));
+/** The service a compose service runs: its image is that service's. */
+const imageOf = (name: string) => replicaByName(name)!.service;
 let gateway: Server;
 let gatewayUrl: string;
 
@@ -34,16 +38,16 @@ function rollingUpdate(args: string[], state: string, url: string, env: Record<s
   return new Promise((resolve) => child.once('close', (status) => resolve({ status, stdout, stderr })));
 }
 
-/** Every service runs image old-<name>; the registry has new-<name>. */
+/** Every replica of a service runs image old-<service>; the registry has new-<service>. */
 function deployment(unhealthy: string[] = []) {
   const state = mkdtempSync(join(tmpdir(), 'rolling-'));
   for (const dir of ['refs', 'containers', 'images', 'registry']) mkdirSync(join(state, dir));
   for (const s of services) {
-    const ref = `ghcr.io/product-store/${s}:0.1.0`;
+    const ref = `ghcr.io/product-store/${imageOf(s)}:0.1.0`;
     writeFileSync(join(state, 'refs', s), `${ref}\n`);
-    writeFileSync(join(state, 'containers', s), `old-${s}\n`);
-    writeFileSync(join(state, 'images', ref.replace(/[/:]/g, '_')), `old-${s}\n`);
-    writeFileSync(join(state, 'registry', s), `new-${s}\n`);
+    writeFileSync(join(state, 'containers', s), `old-${imageOf(s)}\n`);
+    writeFileSync(join(state, 'images', ref.replace(/[/:]/g, '_')), `old-${imageOf(s)}\n`);
+    writeFileSync(join(state, 'registry', s), `new-${imageOf(s)}\n`);
   }
   writeFileSync(join(state, 'unhealthy'), unhealthy.map((i) => `${i}\n`).join(''));
   const running = (s: string) => readFileSync(join(state, 'containers', s), 'utf8').trim();
@@ -51,15 +55,32 @@ function deployment(unhealthy: string[] = []) {
   return { state, running, run, reloads: () => readFileSync(join(state, 'reloads'), 'utf8').trim().split('\n').length };
 }
 
-test('updates every service in turn, reloading nginx after each', async (t) => {
+test('updates every replica of every service in turn, reloading nginx after each', async (t) => {
   const d = deployment();
   const result = await d.run();
   t.is(result.status, 0, result.stdout + result.stderr);
-  for (const s of services) t.is(d.running(s), `new-${s}`);
-  t.is(d.reloads(), 4);
+  for (const s of services) t.is(d.running(s), `new-${imageOf(s)}`);
+  t.is(d.reloads(), services.length);
   t.regex(result.stdout, /All services updated/);
   const log = readFileSync(join(d.state, 'log'), 'utf8');
-  t.true(log.indexOf('up -d --no-deps backend') < log.indexOf('pull cart-service'), 'one at a time');
+  const at = (line: string) => log.indexOf(`${line}\n`);
+  t.true(at('up -d --no-deps backend') >= 0 && at('up -d --no-deps backend') < at('pull backend-2'), 'one replica at a time');
+  t.true(at('up -d --no-deps backend-2') < at('pull cart-service'), 'one service after the other');
+});
+
+test('a service named alone is updated replica by replica; a replica can be named alone', async (t) => {
+  const d = deployment();
+  const one = await d.run(['cart-service']);
+  t.is(one.status, 0, one.stdout + one.stderr);
+  t.deepEqual(services.filter((s) => d.running(s).startsWith('new-')), ['cart-service', 'cart-service-2']);
+  t.deepEqual([...one.stdout.matchAll(/^Updating (\S+)\.\.\.$/gm)].map((m) => m[1]), ['cart-service', 'cart-service-2']);
+  const replica = await d.run(['backend-2']);
+  t.is(replica.status, 0, replica.stdout + replica.stderr);
+  t.is(d.running('backend-2'), 'new-backend');
+  t.is(d.running('backend'), 'old-backend');
+  const unknown = await d.run(['nonexistent']);
+  t.is(unknown.status, 1);
+  t.regex(unknown.stdout, /no compose service nonexistent/);
 });
 
 test('a service that does not become healthy is rolled back, and the update stops there', async (t) => {
@@ -67,7 +88,9 @@ test('a service that does not become healthy is rolled back, and the update stop
   const result = await d.run();
   t.is(result.status, 1);
   t.is(d.running('backend'), 'new-backend', 'the services before it keep their update');
+  t.is(d.running('backend-2'), 'new-backend');
   t.is(d.running('cart-service'), 'old-cart-service', 'rolled back to the image it ran before');
+  t.is(d.running('cart-service-2'), 'old-cart-service', 'its other replica was never touched: it served throughout');
   t.is(d.running('order-service'), 'old-order-service', 'the services after it are untouched');
   t.regex(result.stdout, /rolling cart-service back/);
 });

@@ -14,7 +14,8 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { images as published } from '../../../services/kit/src/topology';
+import { images as published, replicasOf, serviceReplicas } from '../../../services/kit/src/topology';
+import { runLoad } from '../../load/generator';
 import { startDockerEngine, type DockerEngine, type ExecResult } from '../docker/engine';
 import { buildImages, type BuiltImages } from '../docker/images';
 import type { JourneyResult } from '../journey';
@@ -24,6 +25,9 @@ const composeFile = join(repoRoot, 'compose', 'docker-compose.yml');
 // docker-compose prefers the shell's variables to the env file's: the stack must get the env file's.
 for (const [, name] of readFileSync(composeFile, 'utf8').matchAll(/\$\{([A-Z_][A-Z0-9_]*)[:}?-]/g)) delete process.env[name];
 const services = ['backend', 'cart-service', 'order-service', 'user-service'] as const;
+/** Every compose service that runs a service: `backend`, `backend-2`, ... */
+const replicas = (service: (typeof services)[number]) => replicasOf(service).map((r) => r.name);
+const allReplicas = services.flatMap(replicas);
 const gateway = 'http://127.0.0.1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -200,6 +204,8 @@ test.serial('Prometheus scrapes every target of the stack', async (t) => {
   });
   const jobs = new Set(targets.map((a) => a.labels.job));
   for (const job of [...services, 'cassandra', 'nginx', 'prometheus', 'alertmanager']) t.true(jobs.has(job), job);
+  // One target per replica (the service name resolves to all of them), so counters never mix.
+  for (const job of services) t.is(targets.filter((a) => a.labels.job === job).length, serviceReplicas, `${job}: a target per replica`);
 });
 
 test.serial('docker-compose logs backend: JSON lines, the start and the journey\'s requests with their request ids', async (t) => {
@@ -259,10 +265,10 @@ test.serial('backup and restore with the scripts: a product deleted after the ba
   t.is((await http(`${gateway}/products/${journey.productId}`, { method: 'DELETE', token: admin })).status, 204);
   t.is((await http(`${gateway}/products/${journey.productId}`)).status, 404);
 
-  ok(await compose(['stop', ...services]), 'stop the services');
+  ok(await compose(['stop', ...allReplicas]), 'stop the services');
   const restore = await sh(['bash', 'scripts/cassandra-restore.sh', archive, '--force'], { env, timeoutMs: 10 * 60_000 });
   t.is(restore.code, 0, restore.stdout + restore.stderr);
-  ok(await compose(['start', ...services]), 'start the services');
+  ok(await compose(['start', ...allReplicas]), 'start the services');
   await waitHealthy(4 * 60_000);
   ok(await compose(['exec', '-T', 'nginx', 'nginx', '-s', 'reload']), 'reload nginx');
   const back = await waitFor('the restored product through the gateway', 60_000, async () => {
@@ -282,8 +288,8 @@ test.serial('docker-compose restart backend: healthy again, the gateway serves t
   t.is(res.status, 200);
 });
 
-test.serial('the alert drill: cart-service stopped, ServiceDown reaches the fake Telegram; the bot token is in no log', async (t) => {
-  ok(await compose(['stop', 'cart-service']), 'stop cart-service');
+test.serial('the alert drill: cart-service stopped (both replicas), ServiceDown reaches the fake Telegram; the bot token is in no log', async (t) => {
+  ok(await compose(['stop', ...replicas('cart-service')]), 'stop cart-service');
   // Telegram is unreachable at first: Alertmanager's failed sends are where old versions logged the token.
   await waitFor('a failed Telegram send in Alertmanager\'s log', 240_000, async () => {
     const logs = await compose(['logs', '--no-color', 'alertmanager']);
@@ -305,24 +311,33 @@ test.serial('the alert drill: cart-service stopped, ServiceDown reaches the fake
     const name = await inspect(id, '{{.Name}}');
     t.false(`${logs.stdout}${logs.stderr}`.includes(secrets.TELEGRAM_BOT_TOKEN.split(':')[1]), `the bot token is in the log of ${name}`);
   }
-  ok(await compose(['start', 'cart-service']), 'start cart-service');
+  ok(await compose(['start', ...replicas('cart-service')]), 'start cart-service');
   // The fake Telegram leaves the project's network, or `docker-compose down` could not remove it.
   ok(await engine.docker(['rm', '-f', built.telegramContainer]), 'remove the fake Telegram');
   await waitHealthy(3 * 60_000);
   ok(await compose(['exec', '-T', 'nginx', 'nginx', '-s', 'reload']), 'reload nginx');
 });
 
-test.serial('scripts/rolling-update.sh: a new image of backend is rolled out, the gateway serves it', async (t) => {
+test.serial('scripts/rolling-update.sh under load: a new image of backend is rolled out to both replicas with no error at the gateway', async (t) => {
   const current = `${published.registry}/backend:${published.tag}`;
   const next = `${published.tag}-next`;
   ok(await engine.docker(['build', '-t', `${published.registry}/backend:${next}`, '-'], { input: `FROM ${current}\nLABEL org.opencontainers.image.version=${next}\n` }), 'build the next image');
   const before = await inspect(await containerId('backend'), '{{.Image}}');
+  // Customers all along (the guide's "Zero Downtime"): one client address, under nginx's per-address limits.
+  const controller = new AbortController();
+  const load = runLoad({ url: gateway, rate: 15, durationMs: 10 * 60_000, customers: 4, admin: { email: adminEmail, password: secrets.ADMIN_PASSWORD }, products: { count: 4, stock: 100_000 }, recordLimit: 50_000, signal: controller.signal, seed: 3 });
+  await sleep(5000);
   const run = await sh(['bash', 'scripts/rolling-update.sh', 'backend'], { env: { COMPOSE_ENV_FILE: envFile, IMAGE_TAG: next, PULL: 'false', GATEWAY_URL: gateway, HEALTH_TIMEOUT: '180' }, timeoutMs: 6 * 60_000 });
+  await sleep(3000);
+  controller.abort();
+  const summary = await load;
   t.is(run.code, 0, run.stdout + run.stderr);
-  const after = await inspect(await containerId('backend'), '{{.Config.Image}}');
-  t.is(after, `${published.registry}/backend:${next}`);
+  for (const name of replicas('backend')) t.is(await inspect(await containerId(name), '{{.Config.Image}}'), `${published.registry}/backend:${next}`, name);
   t.not(await inspect(await containerId('backend'), '{{.Image}}'), before);
-  t.is((await http(`${gateway}/products?limit=1`)).status, 200);
+  const failed = (summary.records ?? []).filter((r) => (r.status < 200 || r.status >= 300) && !r.expected);
+  t.log(`${summary.sent} requests during the update; statuses ${JSON.stringify(summary.byStatus)}`);
+  t.true(summary.sent > 100);
+  t.deepEqual(failed.slice(0, 5).map((r) => `${r.op} ${r.status} ${r.code ?? r.error ?? ''}`), [], `${failed.length} requests failed during the rolling update`);
 });
 
 test.serial('scripts/rolling-update.sh: a broken image is rolled back, and the image that ran before serves again', async (t) => {
@@ -337,6 +352,7 @@ test.serial('scripts/rolling-update.sh: a broken image is rolled back, and the i
   t.is(run.code, 1, run.stdout + run.stderr);
   t.regex(run.stdout, /rolled back to its previous image/);
   t.is(await inspect(await containerId('backend'), '{{.Image}}'), serving, 'the image that ran before');
+  t.is(await inspect(await containerId('backend-2'), '{{.Image}}'), serving, 'the next replica was not touched');
   await waitHealthy(3 * 60_000);
   t.is((await http(`${gateway}/products/${journey.productId}`)).status, 200);
 });
