@@ -937,9 +937,12 @@ export async function buildImages(engine: DockerEngine, opts: BuildOptions = {})
   ];
   const unknown: string[] = [];
   const overridden: Record<string, string[]> = {};
+  // Images a service of the file builds: its other replicas (backend-2, ...) run the same, built above.
+  const builtHere = new Set(Object.values(compose.services).filter((s) => s.build && s.image).map((s) => interpolate(s.image!, { ...process.env, ...composeEnv })));
   for (const [service, s] of Object.entries(compose.services)) {
     if (s.build || !s.image) continue;
     const image = interpolate(s.image, { ...process.env, ...composeEnv });
+    if (builtHere.has(image)) continue;
     const standin = STANDINS.find((x) => x.upstream.test(image));
     if (!standin) unknown.push(`${service} (${image})`);
     else (overridden[service] ??= []).push(`    image: ${images[standin.key]}`);
