@@ -7,6 +7,7 @@
 import { Client, types } from 'cassandra-driver';
 import { clientOptions, idempotent } from '../../services/kit/src/cassandra';
 import { summarize, type LatencySummary } from './stats';
+import { catalogColumns, rowToEntry } from '../../services/backend/src/repository';
 
 export type CqlOperation =
   /** GET /products/{id}: the catalog row and its stock, in parallel (ProductRepository.get + stockOf). */
@@ -35,20 +36,6 @@ export interface CqlLoadResult {
 }
 
 const Uuid = types.Uuid;
-const catalogColumns = 'id, name, description, price_cents, currency, category, created_at, updated_at';
-
-function rowToEntry(row: types.Row) {
-  return {
-    id: row.get('id').toString(),
-    name: row.get('name'),
-    description: row.get('description') ?? '',
-    price_cents: row.get('price_cents'),
-    currency: row.get('currency'),
-    category: row.get('category'),
-    created_at: (row.get('created_at') as Date).toISOString(),
-    updated_at: (row.get('updated_at') as Date).toISOString(),
-  };
-}
 
 export function operationFor(db: Client, op: CqlOperation): () => Promise<unknown> {
   const get = async (id: string) => {

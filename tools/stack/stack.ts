@@ -100,6 +100,18 @@ export const defaultRuleFiles = () => [join(repoRoot, 'monitoring', 'prometheus'
 /** The development placeholder for Alertmanager's Telegram receiver when no real bot is configured. */
 const placeholderTelegram = { TELEGRAM_BOT_TOKEN: '1234567890:local-stack-placeholder-token', TELEGRAM_CHAT_ID: '-1001234567890' };
 
+/** Free ports for every part of a stack (tests run a stack of their own beside `npm start`'s). */
+export async function freeStackPorts(): Promise<NonNullable<StackOptions['ports']>> {
+  return {
+    services: Object.fromEntries(await Promise.all(services.map(async (s) => [s.name, await freePort()]))) as Record<ServiceName, number>,
+    gateway: await freePort(),
+    nginxStatus: await freePort(),
+    nginxExporter: await freePort(),
+    prometheus: await freePort(),
+    alertmanager: await freePort(),
+  };
+}
+
 export async function startLocalStack(options: StackOptions): Promise<RunningStack> {
   const sink = options.sink ?? consoleSink;
   const dataDir = options.dataDir;

@@ -35,7 +35,8 @@ export function stockLimits(env: Readonly<Record<string, string | undefined>>): 
 
 const stockBusy = () => problems.unavailable('This product is in very high demand; try again shortly.', 'STOCK_BUSY');
 
-function rowToEntry(row: types.Row): CatalogEntry {
+/** A catalog row as the API shows it (the bench's driver-only side reads through it too). */
+export function rowToEntry(row: types.Row): CatalogEntry {
   return {
     id: row.get('id').toString(),
     name: row.get('name'),
@@ -48,7 +49,7 @@ function rowToEntry(row: types.Row): CatalogEntry {
   };
 }
 
-const catalogColumns = 'id, name, description, price_cents, currency, category, created_at, updated_at';
+export const catalogColumns = 'id, name, description, price_cents, currency, category, created_at, updated_at';
 
 /** A write timeout on a conditional statement leaves its outcome unknown; the caller must read it back. */
 function isUnknownOutcome(err: unknown): boolean {

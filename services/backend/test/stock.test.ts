@@ -158,14 +158,16 @@ test('a stock change that cannot finish before its deadline is a 503, and stock 
   try {
     const res = await call(hurried.url, '/products', { method: 'POST', token: admin, body: { name: 'Hot', price_cents: 1, category: 'c', stock: 1000 } });
     const id = res.body.id as string;
+    // Enough that the line (one conditional write at a time, about a millisecond each on a quiet
+    // machine) is longer than the deadline however fast the machine is, and within the queue's 500.
     const results = await Promise.all(
-      Array.from({ length: 60 }, () => call(hurried.url, '/internal/reservations', { method: 'POST', body: { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 1 }] }, headers: internalHeaders })),
+      Array.from({ length: 400 }, () => call(hurried.url, '/internal/reservations', { method: 'POST', body: { reservation_id: randomUUID(), lines: [{ product_id: id, quantity: 1 }] }, headers: internalHeaders })),
     );
     const reserved = results.filter((r) => r.status === 200).length;
     const busy = results.filter((r) => r.status === 503);
     t.true(busy.length > 0, 'some waited too long in line');
     t.true(busy.every((r) => r.body.code === 'STOCK_BUSY'));
-    t.is(reserved + busy.length, 60);
+    t.is(reserved + busy.length, 400);
     t.is((await call(hurried.url, `/products/${id}`)).body.stock, 1000 - reserved);
   } finally {
     await hurried.stop();

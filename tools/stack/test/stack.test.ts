@@ -10,10 +10,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { call, dropKeyspace, testKeyspace, tokenFor, type CallResult } from '../../../services/kit/testing';
-import { serviceReplicas, services, type ServiceName } from '../../../services/kit/src/topology';
+import { serviceReplicas, services } from '../../../services/kit/src/topology';
 import { repoRoot } from '../../cassandra/launcher';
-import { freePort } from '../processes';
-import { defaultRuleFiles, startLocalStack, type RunningStack } from '../stack';
+import { defaultRuleFiles, freeStackPorts, startLocalStack, type RunningStack } from '../stack';
 import { startTelegramSink, type TelegramMessage, type TelegramSink } from '../telegram-sink';
 import { startOtlpReceiver, type OtlpReceiver } from './otlp-receiver';
 import { parse as parseYaml } from 'yaml';
@@ -52,7 +51,6 @@ test.before(async () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'product-store-stack-'));
   telegram = await startTelegramSink((m) => messages.push(m));
   otlp = await startOtlpReceiver();
-  const servicePorts = Object.fromEntries(await Promise.all(services.map(async (s) => [s.name, await freePort()]))) as Record<ServiceName, number>;
   stack = await startLocalStack({
     dataDir,
     env: {
@@ -64,14 +62,7 @@ test.before(async () => {
       ADMIN_EMAIL: 'admin@example.com',
       ADMIN_PASSWORD: 'stack-test-admin-password',
     },
-    ports: {
-      services: servicePorts,
-      gateway: await freePort(),
-      nginxStatus: await freePort(),
-      nginxExporter: await freePort(),
-      prometheus: await freePort(),
-      alertmanager: await freePort(),
-    },
+    ports: await freeStackPorts(),
     sink: (name, line) => logs.push(`[${name}] ${line}`),
     prometheus: { scrapeInterval: '1s', evaluationInterval: '1s', ruleFiles: drillRules(dataDir) },
     telegramApiUrl: telegram.url,
