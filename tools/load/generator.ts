@@ -479,7 +479,9 @@ export async function runLoad(options: LoadOptions): Promise<LoadSummary> {
             read: true,
             attempt,
             headers: { 'Idempotency-Key': key },
-            expected: (res, code) => res.status === 409 && code === 'OUT_OF_STOCK',
+            // Contract outcomes, not failures: stock ran out; or the cart was already empty (this
+            // customer's own requests overlap, so its count of cart lines can lag, as with two tabs).
+            expected: (res, code) => (res.status === 409 && code === 'OUT_OF_STOCK') || (res.status === 422 && code === 'CART_EMPTY'),
           });
           const { res, code } = last;
           const retriable = !res || retriableStatuses.has(res.status) || (res.status === 409 && code === 'IDEMPOTENCY_IN_PROGRESS');

@@ -29,7 +29,7 @@ export interface RequestRecord {
   error?: string;
   /** The problem+json `code` of a non-2xx answer, when it had one. */
   code?: string;
-  /** An outcome the contract promises under load, not a failure (409 OUT_OF_STOCK at checkout). */
+  /** An outcome the contract promises under load, not a failure (a checkout's 409 OUT_OF_STOCK or 422 CART_EMPTY). */
   expected?: boolean;
   /** Which attempt of a checkout (0 the first). */
   attempt: number;
@@ -52,7 +52,7 @@ export interface Stats {
   networkErrors: number;
   /** Failures: non-2xx answers other than expected outcomes, network errors and drops. */
   errors: number;
-  /** Expected business outcomes (409 OUT_OF_STOCK at checkout). */
+  /** Expected business outcomes (a checkout's 409 OUT_OF_STOCK or 422 CART_EMPTY). */
   expected: number;
   /** Responses by status (`"200"`, `"429"`), plus network errors by code (`"timeout"`, `"ECONNRESET"`). */
   byStatus: Record<string, number>;
