@@ -34,6 +34,10 @@ async function startReplica(port: number): Promise<Replica> {
     await sleep(2);
     ctx.body = { items: [] };
   });
+  router.get('/products/db-down', () => {
+    // What a replica answers while Cassandra is away: the kit's 503 with Retry-After.
+    throw Object.assign(new Error('All host(s) tried for query failed'), { name: 'NoHostAvailableError' });
+  });
   router.post('/products', async (ctx) => {
     await sleep(2);
     ctx.status = 201;
@@ -198,4 +202,18 @@ test.serial('a draining replica refuses new connections at once, answers a reque
   t.true(idleFor >= gatewayUpstream.keepaliveTimeoutSeconds * 1000, `the idle connection was closed ${idleFor} ms after the stop began`);
   used.destroy();
   idle.destroy();
+});
+
+test.serial("a replica's own 503 (the database is away) reaches the client with its Retry-After, and marks no replica failed", async (t) => {
+  // Retrying a 503 on the other replica meets the same database, and marks both failed: nginx would
+  // then answer its own 502, without Retry-After, to everything for fail_timeout.
+  const answers: string[] = [];
+  for (let i = 0; i < 10; i++) {
+    const res = await fetch(`${gateway}/products/db-down`);
+    const body = (await res.json()) as { code?: string };
+    answers.push(`${res.status} ${body.code} ${res.headers.get('retry-after')}`);
+  }
+  t.deepEqual(answers, Array.from({ length: 10 }, () => '503 DATABASE_UNAVAILABLE 1'));
+  const after = await fetch(`${gateway}/products`);
+  t.is(after.status, 200, 'both replicas still serve');
 });

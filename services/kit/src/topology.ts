@@ -122,7 +122,7 @@ export const gatewayLimits = {
  * How nginx spreads requests over a service's replicas, and what a service's graceful shutdown is
  * timed against (services/kit/src/service.ts reads it too).
  *
- * - A replica that refuses a connection, times out or answers 502/503 is skipped for `failTimeout`
+ * - A replica that refuses a connection, times out or answers 502 is skipped for `failTimeout`
  *   after `maxFails` such answers (nginx's passive health; OSS nginx has no active checks), and the
  *   request goes to the next replica (`tries` attempts in all) when it is idempotent. nginx never
  *   retries a POST or PATCH once it has sent it (its default, kept: nginx cannot tell that POST
