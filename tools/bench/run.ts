@@ -128,7 +128,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     log(`starting Cassandra and the services (ports ${Object.values(ports.services).join(', ')})`);
     stack = await startLocalStack({ dataDir: join(options.outDir, 'stack'), env, sink, servicesOnly: true, ports: { services: ports.services } });
     const cassandra = stack.cassandra;
-    const metricsUrl = `http://${cassandra.host}:${cassandra.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070)}/metrics`;
+    const metricsUrl = `http://${cassandra.host}:${cassandra.metricsPort ?? 7070}/metrics`;
     const url = (s: keyof typeof ports.services) => `http://127.0.0.1:${ports.services[s]}`;
 
     const start = async (name: string, args: string[], port: number, path: string, extraEnv: NodeJS.ProcessEnv = {}) => {

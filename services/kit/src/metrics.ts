@@ -4,7 +4,6 @@
  */
 import { readFileSync } from 'node:fs';
 import { totalmem } from 'node:os';
-import type { Middleware } from 'koa';
 import { Registry, collectDefaultMetrics, Histogram, Counter, Gauge } from 'prom-client';
 
 /** The memory this process may use: its cgroup's limit (a container's), else the machine's memory. */
@@ -77,15 +76,4 @@ export function observeHttp(metrics: Metrics, method: string, route: string, sta
     if (knownMethods.has(method)) children.set(key, child);
   }
   child.observe(seconds);
-}
-
-export function httpMetrics(metrics: Metrics): Middleware {
-  return async (ctx, next) => {
-    const started = performance.now();
-    try {
-      await next();
-    } finally {
-      observeHttp(metrics, ctx.method, routeLabel(ctx), ctx.status, (performance.now() - started) / 1000);
-    }
-  };
 }

@@ -59,8 +59,3 @@ export function requestHandling({ log, metrics, draining }: RequestHandlingOptio
     }
   };
 }
-
-/** Request id, per-request logger and access line alone (no metrics). */
-export function requestContext(log: Logger): Middleware {
-  return requestHandling({ log });
-}
