@@ -21,15 +21,15 @@ export interface Product {
 
 export type CatalogEntry = Omit<Product, 'stock'>;
 
-const text = (min: number, max: number) => z.string().trim().min(min, `Must be ${min} to ${max} characters.`).max(max, `Must be ${min} to ${max} characters.`);
-const count = (max: number) => z.number({ message: 'Must be an integer.' }).int('Must be an integer.').min(0, 'Must not be negative.').max(max, `Must be at most ${max}.`);
+const count = (max: number) => z.number({ message: `must be an integer from 0 to ${max}` }).int(`must be an integer from 0 to ${max}`).min(0, `must be an integer from 0 to ${max}`).max(max, `must be an integer from 0 to ${max}`);
 
+/** Names and categories: one line, trimmed, not blank; descriptions may have several lines. No control or bidi characters. */
 const productFields = {
-  name: text(1, 200),
-  description: z.string().max(2000, 'Must be at most 2000 characters.'),
+  name: fields.text({ min: 1, max: 200, trim: true }),
+  description: fields.text({ min: 0, max: 2000, multiline: true }),
   price_cents: count(MAX_PRICE_CENTS),
-  currency: z.string().regex(/^[A-Z]{3}$/, 'Must be an ISO 4217 code such as USD.'),
-  category: text(1, 50),
+  currency: z.string().regex(/^[A-Z]{3}$/, 'must be an ISO 4217 code such as USD'),
+  category: fields.text({ min: 1, max: 50, trim: true }),
   stock: count(MAX_STOCK),
 };
 
@@ -66,9 +66,30 @@ export const patchProductSchema = z
     currency: productFields.currency.optional(),
     category: productFields.category.optional(),
     stock: productFields.stock.optional(),
+    // Relative: added to (or, negative, taken from) the stock as it is when the change applies, so
+    // reservations made since the admin looked are kept. `stock` sets an absolute value.
+    stock_delta: z
+      .number({ message: `must be an integer from -${MAX_STOCK} to ${MAX_STOCK}` })
+      .int(`must be an integer from -${MAX_STOCK} to ${MAX_STOCK}`)
+      .min(-MAX_STOCK, `must be an integer from -${MAX_STOCK} to ${MAX_STOCK}`)
+      .max(MAX_STOCK, `must be an integer from -${MAX_STOCK} to ${MAX_STOCK}`)
+      .optional(),
+    // With `stock`: the stock the admin saw. The new value applies only if the stock is still that
+    // (409 STOCK_CONFLICT with the current stock otherwise), so no reservation made since is overwritten.
+    expected_stock: productFields.stock.optional(),
   })
-  .refine((patch) => Object.values(patch).some((v) => v !== undefined), { message: 'Give at least one field to change.' })
-  .meta({ id: 'PatchProduct', description: 'Any non-empty subset of the create fields.' });
+  .refine((patch) => Object.values(patch).some((v) => v !== undefined), { message: 'give at least one field to change' })
+  .refine((patch) => patch.expected_stock === undefined || patch.stock !== undefined, { message: 'expected_stock goes with stock', path: ['expected_stock'] })
+  .refine((patch) => patch.stock === undefined || patch.stock_delta === undefined, { message: 'give either stock or stock_delta, not both', path: ['stock_delta'] })
+  .meta({
+    id: 'PatchProduct',
+    // What the two refinements above check, for the document (zod cannot export a refinement).
+    minProperties: 1,
+    not: { required: ['stock', 'stock_delta'] },
+    dependentRequired: { expected_stock: ['stock'] },
+    description:
+      'Any non-empty subset of the create fields, or `stock_delta` instead of `stock`: a restock that adds to the stock as it is then (reservations made meanwhile are kept); 409 STOCK_CONFLICT if it would take the stock below 0 or above the maximum. `stock` with `expected_stock` (the stock the admin saw) applies only if the stock is still that value, else 409 STOCK_CONFLICT with the current `stock`; `stock` alone overwrites whatever reservations did meanwhile.',
+  });
 export type PatchProduct = z.infer<typeof patchProductSchema>;
 
 export const listQuerySchema = z.strictObject({
@@ -109,6 +130,6 @@ export function toProduct(entry: CatalogEntry, stock: number | null | undefined)
 
 /** Fields of a patch that belong to the catalog row (stock lives in the ledger partition). */
 export function catalogChanges(patch: PatchProduct): Partial<Omit<CatalogEntry, 'id' | 'created_at' | 'updated_at'>> {
-  const { stock: _stock, ...rest } = patch;
+  const { stock: _stock, stock_delta: _delta, expected_stock: _expected, ...rest } = patch;
   return Object.fromEntries(Object.entries(rest).filter(([, v]) => v !== undefined));
 }

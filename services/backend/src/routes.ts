@@ -8,19 +8,40 @@ import {
   cursorSchema,
   listQuerySchema,
   lookupSchema,
+  MAX_STOCK,
   patchProductSchema,
   releaseSchema,
   reserveSchema,
   toProduct,
   type CatalogEntry,
 } from './catalog';
-import { ProductRepository, stockLimits } from './repository';
+import { checkStockLimits, ProductRepository, stockLimits } from './repository';
 import { releaseAll, reserveAll } from './stock';
 
-export function productRoutes({ db, auth, metrics, config }: ServiceDeps): Router {
-  const repo = new ProductRepository(db, stockLimits(config.env));
+/** A product's ledger is compacted at most this often per process, after a release touched it. */
+const COMPACT_EVERY_MS = 10 * 60_000;
+
+export function productRoutes({ db, auth, metrics, config, log }: ServiceDeps): Router {
+  const limits = stockLimits(config.env);
+  checkStockLimits(limits);
+  const repo = new ProductRepository(db, limits);
   const router = new Router();
   const reservations = metrics.counter('stock_reservations_total', 'Stock reservations by outcome', ['outcome'] as const);
+
+  // Releases are what leave settled rows in a ledger: a product released from is compacted in the
+  // background, now and then (rows leave the ledger two hours after their reservation or release; see compactLedger).
+  const lastCompacted = new Map<string, number>();
+  const compactNowAndThen = (productId: string) => {
+    const last = lastCompacted.get(productId);
+    if (last !== undefined && Date.now() - last < COMPACT_EVERY_MS) return;
+    lastCompacted.delete(productId);
+    lastCompacted.set(productId, Date.now());
+    if (lastCompacted.size > 10_000) lastCompacted.delete(lastCompacted.keys().next().value!);
+    repo.compactLedger(productId).then(
+      (deleted) => deleted > 0 && log.info('compacted a stock ledger', { product_id: productId, rows: deleted }),
+      (err) => log.warn('stock ledger compaction failed; the next release tries again', { product_id: productId, err: (err as Error).message }),
+    );
+  };
 
   const withStock = async (entries: CatalogEntry[]) => {
     const stock = await repo.stockOf(entries.map((e) => e.id));
@@ -61,8 +82,22 @@ export function productRoutes({ db, auth, metrics, config }: ServiceDeps): Route
   router.patch('/products/:id', auth.requireAdmin, async (ctx) => {
     const id = pathId(ctx.params.id, 'product');
     const patch = await readJson(ctx, patchProductSchema);
+    if (patch.stock_delta !== undefined) {
+      // The relative change goes first: when it is refused, nothing of the patch applies.
+      if (!(await repo.get(id))) throw problems.notFound('No product with this id.');
+      const adjusted = await repo.adjustStock(id, patch.stock_delta, MAX_STOCK);
+      if (!adjusted.ok) {
+        throw problems.conflict('STOCK_CONFLICT', `The stock is ${adjusted.stock}; a change of ${patch.stock_delta} would take it below 0 or above ${MAX_STOCK}.`, { stock: adjusted.stock });
+      }
+    }
+    if (patch.stock !== undefined && patch.expected_stock !== undefined) {
+      // Conditional on what the admin saw, and first: when it is refused, nothing of the patch applies.
+      if (!(await repo.get(id))) throw problems.notFound('No product with this id.');
+      const set = await repo.setStock(id, patch.stock, patch.expected_stock);
+      if (!set.ok) throw problems.conflict('STOCK_CONFLICT', `The stock is ${set.stock}, not ${patch.expected_stock}: it changed since it was read; read it again.`, { stock: set.stock });
+    }
     if (!(await repo.update(id, catalogChanges(patch), new Date()))) throw problems.notFound('No product with this id.');
-    if (patch.stock !== undefined) await repo.setStock(id, patch.stock);
+    if (patch.stock !== undefined && patch.expected_stock === undefined) await repo.setStock(id, patch.stock);
     ctx.body = await findProduct(id);
   });
 
@@ -93,6 +128,9 @@ export function productRoutes({ db, auth, metrics, config }: ServiceDeps): Route
     if (result.reason === 'not_found') {
       throw problems.notFound('Some products do not exist.', 'PRODUCT_NOT_FOUND').withExtra({ product_ids: result.product_ids });
     }
+    if (result.reason === 'currency_mismatch') {
+      throw problems.conflict('CURRENCY_MISMATCH', 'Some products are priced in another currency than the rest of the lines.', { product_ids: result.product_ids });
+    }
     if (result.reason === 'released') {
       throw problems.conflict('RESERVATION_RELEASED', 'This reservation was released and cannot be taken again.', { product_ids: result.product_ids });
     }
@@ -103,6 +141,7 @@ export function productRoutes({ db, auth, metrics, config }: ServiceDeps): Route
     const reservationId = pathId(ctx.params.id, 'reservation');
     const request = await readJson(ctx, releaseSchema);
     const lines = await releaseAll(repo, reservationId, request.product_ids.map((id) => id.toLowerCase()));
+    for (const line of lines) compactNowAndThen(line.product_id);
     ctx.body = { reservation_id: reservationId, lines };
   });
 

@@ -6,11 +6,8 @@ import { fields } from '@product-store/kit';
 export const MAX_QUANTITY = 99;
 export const DEFAULT_CURRENCY = 'USD';
 
-const quantity = z
-  .number({ message: `Must be an integer from 1 to ${MAX_QUANTITY}.` })
-  .int(`Must be an integer from 1 to ${MAX_QUANTITY}.`)
-  .min(1, `Must be an integer from 1 to ${MAX_QUANTITY}.`)
-  .max(MAX_QUANTITY, `Must be an integer from 1 to ${MAX_QUANTITY}.`);
+const quantityMessage = `must be an integer from 1 to ${MAX_QUANTITY}`;
+const quantity = z.number({ message: quantityMessage }).int(quantityMessage).min(1, quantityMessage).max(MAX_QUANTITY, quantityMessage);
 
 export const addItemSchema = z.strictObject({ product_id: fields.uuid(), quantity }).meta({ id: 'AddCartItem' });
 export const setQuantitySchema = z.strictObject({ quantity }).meta({ id: 'SetQuantity' });
@@ -44,13 +41,36 @@ export interface Cart {
   currency: string;
 }
 
-/** Prices the lines with current catalog data; lines whose product left the catalog are dropped. */
+/**
+ * The cart's currency: the one most of its lines are priced in, ties going to the first line's (the
+ * lines come in the cart's own order). Lines are only ever added in the cart's currency; a cart holds
+ * two only after an admin changed a product's currency, and backend applies the same rule when it
+ * refuses the checkout of such a cart (409 CURRENCY_MISMATCH).
+ */
+export function cartCurrency(lines: CartLine[], catalog: Map<string, CatalogProduct>): string | undefined {
+  const counts = new Map<string, number>();
+  for (const line of lines) {
+    const currency = catalog.get(line.product_id)?.currency;
+    if (currency) counts.set(currency, (counts.get(currency) ?? 0) + 1);
+  }
+  let best: string | undefined;
+  for (const [currency, n] of counts) if (best === undefined || n > counts.get(best)!) best = currency;
+  return best;
+}
+
+/**
+ * Prices the lines with current catalog data; lines whose product left the catalog are dropped.
+ * `total_cents` adds only the lines priced in the cart's currency: minor units of two currencies are
+ * never added under one label. A line in another currency is still listed, so the user sees it and
+ * can remove it; checkout refuses the cart until then.
+ */
 export function priceCart(lines: CartLine[], catalog: Map<string, CatalogProduct>): Cart {
-  const items = lines.flatMap((line) => {
+  const currency = cartCurrency(lines, catalog) ?? DEFAULT_CURRENCY;
+  const priced = lines.flatMap((line) => {
     const product = catalog.get(line.product_id);
     if (!product) return [];
-    return [{ product_id: line.product_id, name: product.name, price_cents: product.price_cents, quantity: line.quantity, line_total_cents: product.price_cents * line.quantity }];
+    return [{ currency: product.currency, item: { product_id: line.product_id, name: product.name, price_cents: product.price_cents, quantity: line.quantity, line_total_cents: product.price_cents * line.quantity } }];
   });
-  const currency = lines.map((l) => catalog.get(l.product_id)?.currency).find(Boolean) ?? DEFAULT_CURRENCY;
-  return { items, total_cents: items.reduce((sum, i) => sum + i.line_total_cents, 0), currency };
+  const total = priced.filter((p) => p.currency === currency).reduce((sum, p) => sum + p.item.line_total_cents, 0);
+  return { items: priced.map((p) => p.item), total_cents: total, currency };
 }

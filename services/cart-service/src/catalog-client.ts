@@ -1,5 +1,5 @@
 /** What cart-service asks of `backend`: current names, prices and currencies of products. */
-import { createServiceClient, problems, type ServiceDeps } from '@product-store/kit';
+import { createServiceClient, ownInternalToken, problems, type ServiceDeps } from '@product-store/kit';
 import type { CatalogProduct } from './cart';
 
 export interface CatalogClient {
@@ -7,7 +7,7 @@ export interface CatalogClient {
 }
 
 export function createCatalogClient({ config, log, onStop }: ServiceDeps): CatalogClient {
-  const backend = createServiceClient({ name: 'backend', baseUrl: config.serviceUrls.backend, timeoutMs: config.serviceCallTimeoutMs, log, internalToken: config.internalToken });
+  const backend = createServiceClient({ name: 'backend', baseUrl: config.serviceUrls.backend, timeoutMs: config.serviceCallTimeoutMs, log, internalToken: ownInternalToken(config) });
   onStop(() => backend.close());
   return {
     async lookup(productIds) {

@@ -2,13 +2,25 @@
 import Router from '@koa/router';
 import { z } from 'zod';
 import { fields, pathId, problems, readJson, type ServiceDeps } from '@product-store/kit';
-import { addItemSchema, MAX_QUANTITY, priceCart, setQuantitySchema, type Cart } from './cart';
+import { addItemSchema, cartCurrency, MAX_QUANTITY, priceCart, setQuantitySchema, type Cart } from './cart';
 import { createCatalogClient } from './catalog-client';
 import { CartRepository } from './repository';
 
 export const MAX_CART_LINES = 50;
 
-const removeSchema = z.strictObject({ product_ids: z.array(fields.uuid()).min(1).max(MAX_CART_LINES * 2) });
+/**
+ * What order-service takes off the cart after an order: the lines as its checkout read them (with
+ * their versions) and the order id; or, from a caller that predates versions, the product ids.
+ */
+const orderedLine = z.strictObject({
+  product_id: fields.uuid(),
+  quantity: z.number().int().min(1).max(MAX_QUANTITY),
+  version: z.string().regex(/^\d{1,15}\.([0-9a-fA-F-]{36}|-)$/, 'must be a version read from the cart'),
+});
+const removeSchema = z.union([
+  z.strictObject({ product_ids: z.array(fields.uuid()).min(1).max(MAX_CART_LINES * 2) }),
+  z.strictObject({ order_id: fields.uuid(), lines: z.array(orderedLine).min(1).max(MAX_CART_LINES * 2) }),
+]);
 
 export function cartRoutes(deps: ServiceDeps): Router {
   const { db, auth, metrics } = deps;
@@ -22,7 +34,7 @@ export function cartRoutes(deps: ServiceDeps): Router {
     const lines = await carts.lines(userId);
     const products = await catalog.lookup(lines.map((l) => l.product_id));
     const gone = lines.filter((l) => !products.has(l.product_id)).map((l) => l.product_id);
-    if (gone.length) await carts.removeMany(userId, gone);
+    if (gone.length) await carts.dropGone(userId, gone);
     return priceCart(lines, products);
   };
 
@@ -40,15 +52,15 @@ export function cartRoutes(deps: ServiceDeps): Router {
     if (!product) throw problems.notFound('No product with this id.', 'PRODUCT_NOT_FOUND');
     const inCart = lines.some((l) => l.product_id === productId);
     if (!inCart && lines.length >= MAX_CART_LINES) {
-      throw problems.validation([{ path: 'product_id', message: `A cart holds at most ${MAX_CART_LINES} different products.` }]);
+      throw problems.validation([{ path: 'product_id', message: `product_id: a cart holds at most ${MAX_CART_LINES} different products` }]);
     }
-    const otherCurrency = lines.map((l) => products.get(l.product_id)?.currency).find((c) => c && c !== product.currency);
-    if (otherCurrency) {
+    const otherCurrency = cartCurrency(lines, products);
+    if (otherCurrency && otherCurrency !== product.currency) {
       throw problems.conflict('CURRENCY_MISMATCH', `The cart is in ${otherCurrency}; this product is priced in ${product.currency}.`);
     }
     const added = await carts.add(userId, productId, input.quantity, MAX_QUANTITY);
     if (!added.ok) {
-      throw problems.validation([{ path: 'quantity', message: `The cart already holds ${added.current}; at most ${MAX_QUANTITY} of a product.` }]);
+      throw problems.validation([{ path: 'quantity', message: `quantity: the cart already holds ${added.current}; at most ${MAX_QUANTITY} of a product` }]);
     }
     cartAdds.inc(input.quantity);
     ctx.status = 201;
@@ -82,8 +94,13 @@ export function cartRoutes(deps: ServiceDeps): Router {
 
   router.post('/internal/carts/:user_id/remove', auth.requireInternal, async (ctx) => {
     const userId = pathId(ctx.params.user_id, 'user');
-    const { product_ids } = await readJson(ctx, removeSchema);
-    await carts.removeMany(userId, product_ids.map((id) => id.toLowerCase()));
+    const body = await readJson(ctx, removeSchema);
+    if ('product_ids' in body) {
+      await carts.takeOrdered(userId, undefined, body.product_ids.map((id) => ({ product_id: id.toLowerCase(), quantity: MAX_QUANTITY })));
+    } else {
+      const lines = body.lines.map((l) => ({ ...l, product_id: l.product_id.toLowerCase() }));
+      await carts.takeOrdered(userId, body.order_id.toLowerCase(), lines);
+    }
     ctx.status = 204;
   });
 

@@ -12,10 +12,10 @@
  * The order id doubles as the reservation id at `backend`, whose ledger applies a reservation and
  * its release at most once per product, and refuses a reservation that arrives after its release.
  */
-import { problems, types, type Logger, type Metrics } from '@product-store/kit';
+import { neverDelivered, problems, types, type Logger, type Metrics } from '@product-store/kit';
 import type { Dependencies } from './clients';
 import { priceLines, requestFingerprint, type Order } from './orders';
-import type { Checkout, IdempotencyRecord, OrderRepository, PendingWork } from './repository';
+import type { Checkout, IdempotencyRecord, KeyClaim, OrderRepository, PendingWork } from './repository';
 
 export interface CheckoutSettings {
   /** A checkout still `reserving` after this long is failed by recovery, and its stock released. */
@@ -74,9 +74,11 @@ export class Checkouts {
     }
     // The claim is the lookup: a refused claim returns the record that holds the key (one Paxos round
     // for a new key, where a read first would take two).
-    const orderId = types.TimeUuid.now().toString();
-    const claim = await this.repo.claimKey(userId, key, fingerprint, orderId);
-    if (claim.claimed) return this.run(userId, key, orderId);
+    // The order id is also this claim's own id: every later step of the request is conditional on
+    // state keyed by it, so a request that lost its key (see freeIfAbandoned) can change nothing.
+    const mine: KeyClaim = { request_hash: fingerprint, order_id: types.TimeUuid.now().toString(), created_at: new Date() };
+    const claim = await this.repo.claimKey(userId, key, mine);
+    if (claim.claimed) return this.run(userId, key, mine);
     if (!claim.holder) throw problems.conflict('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed.');
     return this.replay(userId, key, fingerprint, claim.holder);
   }
@@ -103,35 +105,65 @@ export class Checkouts {
 
   /**
    * A key claimed long ago by a request that never started its checkout (it died right after the
-   * claim) would answer 409 until it expires: free it, so the client's next retry runs.
+   * claim, or stalls there) would answer 409 until it expires: free it, so the client's next retry
+   * runs. Checking that no checkout exists and then freeing would let a stalled request wake up and
+   * place a second order under the key: the check is a fence instead (a `failed` checkout written in
+   * the request's place), which the request's own later `startCheckout` cannot get past.
    */
   private async freeIfAbandoned(userId: string, key: string, record: IdempotencyRecord): Promise<void> {
     if (Date.now() - record.created_at.getTime() < 2 * this.settings.checkoutTimeoutMs) return;
-    if (await this.repo.checkout(record.order_id)) return;
+    if (!(await this.repo.fenceCheckout(record.order_id, userId, key))) return;
     await this.repo.releaseKey(userId, key, record.order_id);
     this.log.warn('freed an Idempotency-Key whose request never started its checkout', { order_id: record.order_id });
   }
 
   /** Records a final response for the key, so a repeated request gets it again. */
-  private async final(userId: string, key: string, orderId: string, outcome: Outcome): Promise<Outcome> {
-    await this.repo.recordResponse(userId, key, orderId, outcome.status, outcome.body);
+  private async final(userId: string, key: string, claim: KeyClaim, outcome: Outcome): Promise<Outcome> {
+    await this.repo.recordResponse(userId, key, claim, outcome.status, outcome.body);
     return outcome;
   }
 
-  private async run(userId: string, key: string, orderId: string): Promise<Outcome> {
+  /**
+   * Frees the key of a checkout that ended without a final response, once nothing it reserved can
+   * still be held: a retry must never compete with its own earlier attempt's stock (it would get, and
+   * store for 48 h, a 409 OUT_OF_STOCK it caused itself). Until then the retry gets 409
+   * IDEMPOTENCY_IN_PROGRESS, and recovery, which releases first, frees the key.
+   */
+  private async releaseThenFree(userId: string, key: string, orderId: string, productIds: string[]): Promise<boolean> {
+    try {
+      await this.deps.release(orderId, productIds);
+    } catch (err) {
+      this.log.warn('releasing an abandoned checkout is left to recovery', { order_id: orderId, err: (err as Error).message });
+      return false;
+    }
+    await this.repo.releaseKey(userId, key, orderId).catch(() => undefined);
+    return true;
+  }
+
+  private async run(userId: string, key: string, claim: KeyClaim): Promise<Outcome> {
+    const orderId = claim.order_id;
     const created = new Date();
     let lines;
+    let started = false;
     try {
       lines = await this.deps.cartLines(userId);
       if (lines.length === 0) {
         this.failures.inc({ reason: 'cart_empty' });
-        return await this.final(userId, key, orderId, { status: 422, body: problems.unprocessable('CART_EMPTY', 'The cart is empty.').body() });
+        return await this.final(userId, key, claim, { status: 422, body: problems.unprocessable('CART_EMPTY', 'The cart is empty.').body() });
       }
-      await this.repo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: created, updated_at: created });
+      started = await this.repo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: created, updated_at: created });
     } catch (err) {
+      // Nothing was reserved yet: the key can go at once.
       this.failures.inc({ reason: 'dependency' });
       await this.repo.releaseKey(userId, key, orderId).catch(() => undefined);
       throw err;
+    }
+    if (!started) {
+      // Stalled after the claim for so long that the key was freed for a retry (freeIfAbandoned): the
+      // key now belongs to that retry, and this request stops before reserving anything.
+      this.failures.inc({ reason: 'timeout' });
+      await this.repo.finishWork({ order_id: orderId, kind: 'checkout', created_at: created }).catch(() => undefined);
+      throw problems.unavailable('The checkout took too long; try again.', 'CHECKOUT_TIMEOUT');
     }
     const productIds = lines.map((l) => l.product_id);
 
@@ -140,7 +172,8 @@ export class Checkouts {
       reserved = await this.deps.reserve(orderId, lines);
     } catch (err) {
       this.failures.inc({ reason: 'dependency' });
-      await this.abandon({ order_id: orderId, user_id: userId, idempotency_key: key, lines, created_at: created });
+      // A reservation request backend never received (it refused the connection) took nothing.
+      await this.abandon({ order_id: orderId, user_id: userId, idempotency_key: key, lines, created_at: created }, neverDelivered(err));
       throw err;
     }
     if (!reserved.ok) {
@@ -152,17 +185,21 @@ export class Checkouts {
         throw problems.unavailable('The checkout took too long; try again.', 'CHECKOUT_TIMEOUT');
       }
       // backend took nothing: a short or missing line releases every line it had taken.
-      this.failures.inc({ reason: 'out_of_stock' });
-      const problem = problems.conflict('OUT_OF_STOCK', 'Some products in the cart do not have enough stock.', { product_ids: reserved.product_ids });
-      const outcome = await this.final(userId, key, orderId, { status: 409, body: problem.body() });
+      this.failures.inc({ reason: reserved.code === 'CURRENCY_MISMATCH' ? 'currency_mismatch' : 'out_of_stock' });
+      const problem =
+        reserved.code === 'CURRENCY_MISMATCH'
+          ? problems.conflict('CURRENCY_MISMATCH', 'Some products in the cart are now priced in another currency than the cart; remove them to check out.', { product_ids: reserved.product_ids })
+          : problems.conflict('OUT_OF_STOCK', 'Some products in the cart do not have enough stock.', { product_ids: reserved.product_ids });
+      const outcome = await this.final(userId, key, claim, { status: 409, body: problem.body() });
       await this.repo.finishWork({ order_id: orderId, kind: 'checkout', created_at: created });
       return outcome;
     }
 
     const priced = priceLines(reserved.lines);
     if (!(await this.repo.confirmCheckout(orderId, priced))) {
+      // Recovery failed the checkout first; it may not have released the stock yet.
       this.failures.inc({ reason: 'timeout' });
-      await this.repo.releaseKey(userId, key, orderId).catch(() => undefined);
+      await this.releaseThenFree(userId, key, orderId, productIds);
       throw problems.unavailable('The checkout took too long; try again.', 'CHECKOUT_TIMEOUT');
     }
     // Committed: from here on the order exists, whatever fails.
@@ -170,9 +207,9 @@ export class Checkouts {
     this.placed.inc();
     this.revenue.inc({ currency: order.currency }, order.total_cents);
     await this.repo.insertOrder(userId, order);
-    await this.final(userId, key, orderId, { status: 201, body: order });
+    await this.final(userId, key, claim, { status: 201, body: order });
     try {
-      await this.deps.removeFromCart(userId, productIds);
+      await this.deps.removeFromCart(userId, orderId, lines);
       await this.repo.finishWork({ order_id: orderId, kind: 'checkout', created_at: created });
     } catch (err) {
       this.log.warn('removing ordered lines from the cart is left to recovery', { order_id: orderId, err: (err as Error).message });
@@ -180,28 +217,47 @@ export class Checkouts {
     return { status: 201, body: order };
   }
 
-  /** The reservation's outcome is unknown: fail the checkout (if still ours), release, free the key. */
-  private async abandon(checkout: Pick<Checkout, 'order_id' | 'user_id' | 'idempotency_key' | 'lines' | 'created_at'>): Promise<void> {
+  /**
+   * The reservation's outcome is unknown: fail the checkout (if still ours), release, and free the key
+   * only once the release is confirmed. Whatever is not done here, recovery does, in that order.
+   * `nothingReserved`: the reservation request never reached backend, so there is nothing to release.
+   */
+  private async abandon(checkout: Pick<Checkout, 'order_id' | 'user_id' | 'idempotency_key' | 'lines' | 'created_at'>, nothingReserved = false): Promise<void> {
+    const { order_id: orderId, user_id: userId, idempotency_key: key } = checkout;
     try {
-      if (await this.repo.failCheckout(checkout.order_id)) {
-        await this.deps.release(checkout.order_id, checkout.lines.map((l) => l.product_id));
-        await this.repo.finishWork({ order_id: checkout.order_id, kind: 'checkout', created_at: checkout.created_at });
-      }
+      // Not ours any more: recovery failed it and releases, then frees the key.
+      if (!(await this.repo.failCheckout(orderId))) return;
     } catch (err) {
-      this.log.warn('releasing an abandoned checkout is left to recovery', { order_id: checkout.order_id, err: (err as Error).message });
+      this.log.warn('releasing an abandoned checkout is left to recovery', { order_id: orderId, err: (err as Error).message });
+      return;
     }
-    await this.repo.releaseKey(checkout.user_id, checkout.idempotency_key, checkout.order_id).catch(() => undefined);
+    if (nothingReserved) await this.repo.releaseKey(userId, key, orderId).catch(() => undefined);
+    else if (!(await this.releaseThenFree(userId, key, orderId, checkout.lines.map((l) => l.product_id)))) return;
+    await this.repo.finishWork({ order_id: orderId, kind: 'checkout', created_at: checkout.created_at }).catch(() => undefined);
   }
 
-  async cancel(userId: string, orderId: string): Promise<Order> {
-    const order = await this.repo.order(userId, orderId);
-    if (!order) throw problems.notFound('No order with this id.');
+  /**
+   * Cancels a confirmed order. `key` (the cancel's optional Idempotency-Key) is stored with the
+   * cancellation: a retried cancel with the same key (its first 200 was lost) gets the order again
+   * instead of 409, which stays the answer for any other cancel of a cancelled order.
+   */
+  async cancel(userId: string, orderId: string, key?: string): Promise<Order> {
+    const found = await this.repo.orderRecord(userId, orderId);
+    if (!found) throw problems.notFound('No order with this id.');
+    const { order } = found;
     const notCancellable = () => problems.conflict('ORDER_NOT_CANCELLABLE', 'This order is already cancelled.');
+    const cancelledWithKey = (record: typeof found | undefined) => key !== undefined && record?.order.status === 'cancelled' && record.cancelKey === key;
+    if (cancelledWithKey(found)) return order;
     if (order.status !== 'confirmed') throw notCancellable();
     // Recorded first, so a crash after the status change still gives the stock back.
     const work = { order_id: orderId, kind: 'cancel' as const, user_id: userId, created_at: new Date() };
     await this.repo.addWork(work);
-    if (!(await this.repo.cancelOrder(userId, orderId))) throw notCancellable();
+    if (!(await this.repo.cancelOrder(userId, orderId, key))) {
+      // A duplicate of this cancel, sent at the same time, may have won.
+      const now = key === undefined ? undefined : await this.repo.orderRecord(userId, orderId);
+      if (cancelledWithKey(now)) return now!.order;
+      throw notCancellable();
+    }
     this.cancelled.inc();
     try {
       await this.deps.release(orderId, order.items.map((i) => i.product_id));
@@ -210,6 +266,18 @@ export class Checkouts {
       this.log.warn('giving stock back for a cancelled order is left to recovery', { order_id: orderId, err: (err as Error).message });
     }
     return { ...order, status: 'cancelled' };
+  }
+
+  /**
+   * A pass left to the replica that holds the recovery lease (recovery-lease.ts): this one saw no work,
+   * and completed its part, checking that a holder exists. The holder's gauges carry the backlog (the
+   * alerts take the highest of the replicas); a holder whose passes fail or hang alerts on its own.
+   */
+  leftToLeader(): void {
+    this.recovery.backlog.set(0);
+    this.recovery.oldest.set(0);
+    this.recovery.reads.set(0);
+    this.recovery.lastSuccess.set(Date.now() / 1000);
   }
 
   /**
@@ -266,7 +334,9 @@ export class Checkouts {
     }
     const productIds = checkout.lines.map((l) => l.product_id);
     if (checkout.state === 'failed') {
-      await this.deps.release(orderId, productIds);
+      // Released first: the key goes only once nothing of this checkout can be held (a fence, with no
+      // lines, never reserved anything).
+      if (productIds.length > 0) await this.deps.release(orderId, productIds);
       await this.repo.releaseKey(checkout.user_id, checkout.idempotency_key, orderId);
       this.log.info('recovery released the stock of an unfinished checkout', { order_id: orderId });
     } else {
@@ -279,8 +349,10 @@ export class Checkouts {
         created_at: checkout.created_at.toISOString(),
       };
       await this.repo.insertOrder(checkout.user_id, order);
-      await this.repo.recordResponse(checkout.user_id, checkout.idempotency_key, orderId, 201, order);
-      await this.deps.removeFromCart(checkout.user_id, productIds);
+      // The response is written with the claim's cells (see recordResponse): those of this order's claim.
+      const claim = await this.repo.idempotencyRecord(checkout.user_id, checkout.idempotency_key);
+      if (claim?.order_id === orderId && !claim.response) await this.repo.recordResponse(checkout.user_id, checkout.idempotency_key, claim, 201, order);
+      await this.deps.removeFromCart(checkout.user_id, orderId, checkout.lines);
       this.log.info('recovery finished a confirmed checkout', { order_id: orderId });
     }
     await this.repo.finishWork(work);

@@ -50,4 +50,25 @@ export const migrations: Migration[] = [
       `CREATE TABLE IF NOT EXISTS work_cursors (name text PRIMARY KEY, position timestamp)`,
     ],
   },
+  {
+    version: 3,
+    name: 'checkouts and legacy pending work expire; the Idempotency-Key of the cancel that cancelled an order',
+    statements: [
+      // A checkout is needed while its work item can be recovered: work items expire after 31 days,
+      // past the longest recovery window (720 h), and recovery never looks at older work; replays read
+      // idempotency_keys (48 h), never a checkout. So checkouts expire with their work, 31 days after
+      // their last write (rows written before this migration keep no TTL).
+      `ALTER TABLE checkouts WITH default_time_to_live = 2678400`,
+      // Written only by replicas of a release before migration 2 (during a rolling upgrade).
+      `ALTER TABLE pending_work WITH default_time_to_live = 2678400`,
+      // A retried cancel that carries the same key answers 200 again (see Checkouts.cancel).
+      `ALTER TABLE orders ADD IF NOT EXISTS cancel_key text`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'the recovery lease: one replica at a time runs recovery',
+    // See recovery-lease.ts: one row, renewed with a TTL by its holder.
+    statements: [`CREATE TABLE IF NOT EXISTS recovery_leases (name text PRIMARY KEY, owner text)`],
+  },
 ];

@@ -25,6 +25,8 @@ export interface Order {
 export interface CartLine {
   product_id: string;
   quantity: number;
+  /** cart-service's version of the line when the checkout read it (opaque); absent in older checkouts. */
+  version?: string;
 }
 
 /** A line as `backend` reserved it, with the catalog name and price at that moment. */
@@ -80,7 +82,18 @@ export function requestFingerprint(body: unknown): string {
 export const listQuerySchema = z.strictObject({ limit: fields.limit(), cursor: fields.cursor() });
 export const cursorSchema = z.strictObject({ before: fields.uuid() });
 
+/** The product ids of lines priced in another currency than the first line's (none: one currency). */
+export function otherCurrencyLines(lines: ReservedLine[]): string[] {
+  return lines.filter((l) => l.currency !== lines[0]!.currency).map((l) => l.product_id);
+}
+
+/**
+ * The order's items and total. An order has one currency: backend refuses to reserve a cart whose
+ * products are priced in two (409 CURRENCY_MISMATCH), so minor units of two currencies are never added
+ * under one label; lines in two currencies here are a broken answer, and throw.
+ */
 export function priceLines(lines: ReservedLine[]): { items: OrderItem[]; total_cents: number; currency: string } {
+  if (otherCurrencyLines(lines).length > 0) throw new Error('reserved lines are priced in more than one currency');
   const items = lines.map((l) => ({ product_id: l.product_id, name: l.name, price_cents: l.price_cents, quantity: l.quantity, line_total_cents: l.price_cents * l.quantity }));
   return { items, total_cents: items.reduce((sum, i) => sum + i.line_total_cents, 0), currency: lines[0]?.currency ?? 'USD' };
 }

@@ -22,10 +22,14 @@ export interface Checkout {
   updated_at: Date;
 }
 
-export interface IdempotencyRecord {
+/** What a request writes when it claims a key; its order id tells this claim from any later one. */
+export interface KeyClaim {
   request_hash: string;
   order_id: string;
   created_at: Date;
+}
+
+export interface IdempotencyRecord extends KeyClaim {
   response?: { status: number; body: unknown };
 }
 
@@ -82,10 +86,10 @@ export class OrderRepository {
    * Claims the key for a new order id. When another request holds it, the refused conditional insert
    * returns the row as it stands (read within Paxos, as a SERIAL read would): `holder` is its record.
    */
-  async claimKey(userId: string, key: string, requestHash: string, orderId: string): Promise<{ claimed: true } | { claimed: false; holder?: IdempotencyRecord }> {
+  async claimKey(userId: string, key: string, claim: KeyClaim): Promise<{ claimed: true } | { claimed: false; holder?: IdempotencyRecord }> {
     const rs = await this.db.execute(
       'INSERT INTO idempotency_keys (user_id, key, request_hash, order_id, created_at) VALUES (?, ?, ?, ?, ?) IF NOT EXISTS',
-      [Uuid.fromString(userId), key, requestHash, TimeUuid.fromString(orderId), new Date()],
+      [Uuid.fromString(userId), key, claim.request_hash, TimeUuid.fromString(claim.order_id), claim.created_at],
       conditional,
     );
     if (rs.wasApplied()) return { claimed: true };
@@ -93,11 +97,17 @@ export class OrderRepository {
     return { claimed: false, holder: row ? toIdempotencyRecord(row) : undefined };
   }
 
-  /** Records the final response once, for the request that holds the key; anyone else changes nothing. */
-  async recordResponse(userId: string, key: string, orderId: string, status: number, body: unknown): Promise<void> {
+  /**
+   * Records the final response once, for the request that holds the key; anyone else changes nothing.
+   * The claim's cells are written again with the response: every cell of the record then has the same
+   * time to live (the table's 48 h, from now), so no response outlives its claim. A response alone
+   * would keep the row, and a row that exists refuses every later claim of the key.
+   */
+  async recordResponse(userId: string, key: string, claim: KeyClaim, status: number, body: unknown): Promise<void> {
+    const orderId = TimeUuid.fromString(claim.order_id);
     await this.db.execute(
-      'UPDATE idempotency_keys SET response_status = ?, response_body = ? WHERE user_id = ? AND key = ? IF order_id = ? AND response_status = null',
-      [status, JSON.stringify(body), Uuid.fromString(userId), key, TimeUuid.fromString(orderId)],
+      'UPDATE idempotency_keys SET request_hash = ?, order_id = ?, created_at = ?, response_status = ?, response_body = ? WHERE user_id = ? AND key = ? IF order_id = ? AND response_status = null',
+      [claim.request_hash, orderId, claim.created_at, status, JSON.stringify(body), Uuid.fromString(userId), key, orderId],
       conditional,
     );
   }
@@ -116,13 +126,33 @@ export class OrderRepository {
   /**
    * Records the work first (so recovery finds it whatever happens next), then the checkout, written
    * conditionally like every later change of its state: all writes of `state` go through Paxos.
+   * False when the checkout was fenced (`fenceCheckout`) first: the request lost its key and must stop.
    */
-  async startCheckout(checkout: Checkout): Promise<void> {
-    const id = TimeUuid.fromString(checkout.order_id);
+  async startCheckout(checkout: Checkout): Promise<boolean> {
     await this.addWork({ order_id: checkout.order_id, kind: 'checkout', user_id: checkout.user_id, created_at: checkout.created_at });
-    await this.db.execute(
+    const rs = await this.insertCheckout(checkout);
+    return rs.wasApplied();
+  }
+
+  /**
+   * Takes the checkout of a claim whose request never wrote it: a `failed` checkout without lines,
+   * written only if none exists. Then that request can never start it (its `startCheckout` is refused),
+   * hence never reserve nor commit, and its key may go to another request. False when the request's
+   * own checkout exists: the key stays with it (recovery settles it). A fence found from an earlier
+   * call counts as taken.
+   */
+  async fenceCheckout(orderId: string, userId: string, key: string): Promise<boolean> {
+    const now = new Date();
+    const rs = await this.insertCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'failed', lines: [], created_at: now, updated_at: now });
+    if (rs.wasApplied()) return true;
+    const existing = rs.first();
+    return existing?.get('state') === 'failed' && existing.get('lines') === '[]';
+  }
+
+  private insertCheckout(checkout: Checkout): Promise<types.ResultSet> {
+    return this.db.execute(
       'INSERT INTO checkouts (order_id, user_id, idempotency_key, state, lines, created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS',
-      [id, Uuid.fromString(checkout.user_id), checkout.idempotency_key, checkout.state, JSON.stringify(checkout.lines), checkout.created_at, checkout.updated_at],
+      [TimeUuid.fromString(checkout.order_id), Uuid.fromString(checkout.user_id), checkout.idempotency_key, checkout.state, JSON.stringify(checkout.lines), checkout.created_at, checkout.updated_at],
       conditional,
     );
   }
@@ -135,7 +165,8 @@ export class OrderRepository {
         { ...idempotent, consistency: types.consistencies.localSerial },
       )
     ).first();
-    if (!row) return undefined;
+    // A row whose first cells expired before the ones its later updates wrote (see migration 3) is gone.
+    if (!row || row.get('lines') == null || row.get('user_id') == null) return undefined;
     const items: string | null = row.get('items');
     return {
       order_id: row.get('order_id').toString(),
@@ -200,13 +231,18 @@ export class OrderRepository {
   }
 
   async order(userId: string, orderId: string): Promise<Order | undefined> {
+    return (await this.orderRecord(userId, orderId))?.order;
+  }
+
+  /** The order and the Idempotency-Key of the cancel that cancelled it, if that cancel sent one. */
+  async orderRecord(userId: string, orderId: string): Promise<{ order: Order; cancelKey?: string } | undefined> {
     const row = (
-      await this.db.execute(`SELECT ${orderColumns} FROM orders WHERE user_id = ? AND id = ?`, [Uuid.fromString(userId), TimeUuid.fromString(orderId)], {
+      await this.db.execute(`SELECT ${orderColumns}, cancel_key FROM orders WHERE user_id = ? AND id = ?`, [Uuid.fromString(userId), TimeUuid.fromString(orderId)], {
         ...idempotent,
         consistency: types.consistencies.localSerial,
       })
     ).first();
-    return row ? toOrder(row) : undefined;
+    return row ? { order: toOrder(row), cancelKey: row.get('cancel_key') ?? undefined } : undefined;
   }
 
   /** Newest first, strictly older than `before` when given. */
@@ -217,11 +253,11 @@ export class OrderRepository {
     return rs.rows.map(toOrder);
   }
 
-  /** confirmed → cancelled; true when this call made the change. */
-  async cancelOrder(userId: string, orderId: string): Promise<boolean> {
+  /** confirmed → cancelled, with the cancel's Idempotency-Key if it sent one; true when this call made the change. */
+  async cancelOrder(userId: string, orderId: string, cancelKey?: string): Promise<boolean> {
     const rs = await this.db.execute(
-      "UPDATE orders SET status = 'cancelled', updated_at = ? WHERE user_id = ? AND id = ? IF status = 'confirmed'",
-      [new Date(), Uuid.fromString(userId), TimeUuid.fromString(orderId)],
+      "UPDATE orders SET status = 'cancelled', cancel_key = ?, updated_at = ? WHERE user_id = ? AND id = ? IF status = 'confirmed'",
+      [cancelKey ?? types.unset, new Date(), Uuid.fromString(userId), TimeUuid.fromString(orderId)],
       conditional,
     );
     return rs.wasApplied();

@@ -34,7 +34,7 @@ export function orderRoutes({ auth }: ServiceDeps, orders: OrderRepository, chec
   router.get('/orders', auth.requireUser, async (ctx) => {
     const query = parseQuery(ctx, listQuerySchema);
     const before = decodeCursor(query.cursor, cursorSchema)?.before;
-    if (before !== undefined && before[14] !== '1') throw problems.validation([{ path: 'cursor', message: 'Not a cursor from a previous page.' }]);
+    if (before !== undefined && before[14] !== '1') throw problems.validation([{ path: 'cursor', message: 'cursor: not a cursor from a previous page' }], 'The query string is not valid.');
     const page = await orders.orders(ctx.state.user.sub, query.limit + 1, before);
     const items = page.slice(0, query.limit);
     ctx.body = { items, next_cursor: page.length > query.limit ? encodeCursor({ before: items[items.length - 1].id }) : null };
@@ -48,8 +48,11 @@ export function orderRoutes({ auth }: ServiceDeps, orders: OrderRepository, chec
 
   router.post('/orders/:id/cancel', auth.requireUser, async (ctx) => {
     const id = orderId(ctx.params.id);
+    // Optional (an extension of the contract): a retry with the key of the cancel that cancelled the order gets 200 again.
+    const key = ctx.get('Idempotency-Key') || undefined;
+    if (key !== undefined && !validIdempotencyKey(key)) throw problems.badRequest('IDEMPOTENCY_KEY_INVALID', 'An Idempotency-Key header must be 1 to 255 printable characters.');
     parseWith(placeOrderSchema, await readBody(ctx));
-    ctx.body = await checkouts.cancel(ctx.state.user.sub, id);
+    ctx.body = await checkouts.cancel(ctx.state.user.sub, id, key);
   });
 
   return router;

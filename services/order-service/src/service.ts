@@ -2,6 +2,7 @@ import type { ServiceDefinition } from '@product-store/kit';
 import { Checkouts } from './checkout';
 import { createDependencies } from './clients';
 import { migrations } from './migrations';
+import { RecoveryLease } from './recovery-lease';
 import { OrderRepository } from './repository';
 import { orderRoutes } from './routes';
 
@@ -48,25 +49,36 @@ export const orderService: ServiceDefinition = {
       deps.log,
       deps.metrics,
     );
-    // Recovery: once at start-up, then on a timer; every step is idempotent, so replicas may overlap.
-    // On stop, no new pass starts and the one under way ends before the database client closes.
+    // Recovery: once at start-up, then on a timer, on the one replica that holds the recovery lease
+    // (recovery-lease.ts): the work per interval does not grow with the replicas, and another replica
+    // takes over within the lease's TTL when the holder dies. Every step is idempotent, so passes that
+    // overlap at a hand-over do no harm. On stop, no new pass starts, the one under way ends before the
+    // database client closes, and the lease is given up for another replica's next pass.
+    const interval = setting(env, 'CHECKOUT_RECOVERY_INTERVAL_MS');
+    const lease = new RecoveryLease(deps.db, interval);
+    const leading = deps.metrics.gauge('checkout_recovery_leader', 'Whether this replica held the recovery lease at its last pass (1) or left the pass to the holder (0)');
     let current: Promise<void> | undefined;
     let stopping = false;
+    let held = false;
     const pass = () =>
       (current ??= (async () => {
         try {
-          await checkouts.recover(Date.now(), () => stopping);
+          held = await lease.acquire();
+          leading.set(held ? 1 : 0);
+          if (held) await checkouts.recover(Date.now(), () => stopping);
+          else checkouts.leftToLeader();
         } catch (err) {
           deps.log.warn('recovery pass failed', { err: (err as Error).message });
         }
       })().finally(() => (current = undefined)));
-    const timer = setInterval(() => void pass(), setting(env, 'CHECKOUT_RECOVERY_INTERVAL_MS'));
+    const timer = setInterval(() => void pass(), interval);
     timer.unref();
     void pass();
     deps.onStop(async () => {
       stopping = true;
       clearInterval(timer);
       await current;
+      if (held) await lease.release();
     });
     return orderRoutes(deps, repo, checkouts);
   },

@@ -152,6 +152,34 @@ test('cancel: 200 cancelled, stock given back once; cancelling again is 409', as
   t.is(await s.stockOf(beans), 10);
 });
 
+test('a cancel retried with its Idempotency-Key (its 200 was lost) gets 200 again; any other cancel still 409', async (t) => {
+  const user = tokenFor('customer');
+  const beans = await s.product(10);
+  await s.fill(user, [[beans, 3]]);
+  const order = (await s.checkout(user)).body;
+  const cancel = (key?: string) => s.orders(`/orders/${order.id}/cancel`, { method: 'POST', token: user, ...(key === undefined ? {} : { headers: { 'Idempotency-Key': key } }) });
+  const key = randomUUID();
+  // Duplicates sent together, as a client retrying a timed-out cancel may do.
+  const first = await Promise.all(Array.from({ length: 4 }, () => cancel(key)));
+  t.deepEqual(first.map((r) => r.status), [200, 200, 200, 200]);
+  for (const res of first) t.deepEqual(res.body, { ...order, status: 'cancelled' });
+  const retry = await cancel(key);
+  t.is(retry.status, 200);
+  t.deepEqual(retry.body, { ...order, status: 'cancelled' });
+  t.is(await s.stockOf(beans), 10, 'stock given back once');
+  for (const other of [undefined, randomUUID()]) {
+    const res = await cancel(other);
+    t.is(res.status, 409, String(other));
+    t.is(res.body.code, 'ORDER_NOT_CANCELLABLE');
+  }
+  const invalid = await cancel('caf\u00e9');
+  t.is(invalid.status, 400);
+  t.is(invalid.body.code, 'IDEMPOTENCY_KEY_INVALID');
+  t.regex(invalid.headers.get('content-type') ?? '', /problem\+json/);
+  t.is((await s.orders('/orders/' + randomUUID() + '/cancel', { method: 'POST', token: user, headers: { 'Idempotency-Key': key } })).status, 404);
+  t.is(await s.stockOf(beans), 10);
+});
+
 test('every order endpoint needs a valid token', async (t) => {
   const id = randomUUID();
   const endpoints: Array<[string, string]> = [['POST', '/orders'], ['GET', '/orders'], ['GET', `/orders/${id}`], ['POST', `/orders/${id}/cancel`]];

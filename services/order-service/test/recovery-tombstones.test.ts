@@ -116,7 +116,7 @@ test.serial('a crashed checkout is recovered after ten times the tombstone failu
     const orderId = types.TimeUuid.now().toString();
     const key = randomUUID();
     const lines = await deps.cartLines(userId);
-    await crashedRepo.claimKey(userId, key, requestFingerprint(undefined), orderId);
+    await crashedRepo.claimKey(userId, key, { request_hash: requestFingerprint(undefined), order_id: orderId, created_at: new Date() });
     const now = new Date();
     await crashedRepo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: now, updated_at: now });
     const reserved = await deps.reserve(orderId, lines);

@@ -43,7 +43,7 @@ test.after.always(async () => {
 async function reservedThenCrashed(userId: string, key: string) {
   const orderId = types.TimeUuid.now().toString();
   const lines = await deps.cartLines(userId);
-  await repo.claimKey(userId, key, requestFingerprint(undefined), orderId);
+  await repo.claimKey(userId, key, { request_hash: requestFingerprint(undefined), order_id: orderId, created_at: new Date() });
   const now = new Date();
   await repo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: now, updated_at: now });
   const reserved = await deps.reserve(orderId, lines);
@@ -108,7 +108,7 @@ test.serial('a reservation that arrives after recovery gave up is refused: no st
   const key = randomUUID();
   const orderId = types.TimeUuid.now().toString();
   const lines = await deps.cartLines(userId);
-  await repo.claimKey(userId, key, requestFingerprint(undefined), orderId);
+  await repo.claimKey(userId, key, { request_hash: requestFingerprint(undefined), order_id: orderId, created_at: new Date() });
   const now = new Date();
   await repo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: now, updated_at: now });
   await checkouts.recover(later());
