@@ -2,9 +2,12 @@
 # Installs what Product Store needs beyond Node.js 20, from Debian's packages (Debian/Ubuntu, as root
 # or with sudo): Java 17 and Maven (to fetch and run Cassandra), nginx (the gateway), Prometheus with
 # promtool, Alertmanager with amtool, the nginx exporter (the local stack's monitoring and its tests),
-# and docker-compose (the tests validate the compose file with it; no Docker engine is needed).
-# Safe to run again: it installs only what is missing. The stack starts its own instances; packaged
-# daemons are disabled.
+# docker-compose (the tests validate the compose file with it; no Docker engine is needed), Chromium
+# (the storefront's browser tests and the canary drive /usr/bin/chromium with playwright-core), and
+# schemathesis (the API fuzzer of tools/openapi/test) from PyPI into a virtualenv of Python 3 kept
+# under ~/.cache/product-store/schemathesis-<version>/ (PRODUCT_STORE_CACHE), keyed on the version
+# pinned in tools/openapi/requirements.txt. Safe to run again: it installs only what is missing. The
+# stack starts its own instances; packaged daemons are disabled.
 #
 #   bash scripts/install-prerequisites.sh            # for npm start and npm test
 #   bash scripts/install-prerequisites.sh --deploy   # also for npm run test:deploy: a Docker engine
@@ -28,6 +31,9 @@ command -v promtool >/dev/null 2>&1 || packages+=(prometheus)
 command -v amtool >/dev/null 2>&1 || packages+=(prometheus-alertmanager)
 command -v prometheus-nginx-exporter >/dev/null 2>&1 || packages+=(prometheus-nginx-exporter)
 command -v docker-compose >/dev/null 2>&1 || packages+=(docker-compose)
+[ -x /usr/bin/chromium ] || packages+=(chromium)
+command -v python3 >/dev/null 2>&1 || packages+=(python3)
+python3 -c 'import ensurepip, venv' >/dev/null 2>&1 || packages+=(python3-venv)
 
 if [ "${1:-}" = "--deploy" ]; then
   go_minor=$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
@@ -37,7 +43,29 @@ if [ "${1:-}" = "--deploy" ]; then
   fi
 fi
 
+# schemathesis: a virtualenv per pinned version, outside the repository. A virtualenv records its own
+# path, so it is built where it stays and marked complete at the end: an interrupted install is redone.
+# The mark holds what the virtualenv was built from (the whole pinned requirements file and the
+# Python that runs it): another pin set or a Python upgrade (which breaks a virtualenv) rebuilds it.
+install_schemathesis() {
+  local root cache version venv key
+  root=$(cd "$(dirname "$0")/.." && pwd)
+  version=$(sed -n 's/^schemathesis==//p' "$root/tools/openapi/requirements.txt")
+  cache=${PRODUCT_STORE_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/product-store}
+  venv="$cache/schemathesis-$version"
+  key="$(sha256sum "$root/tools/openapi/requirements.txt" | cut -d' ' -f1) $(python3 -c 'import sys; print(sys.version.split()[0])')"
+  if [ "$(cat "$venv/.complete" 2>/dev/null)" = "$key" ] && "$venv/bin/schemathesis" --version >/dev/null 2>&1; then
+    return 0
+  fi
+  echo "prerequisites: installing schemathesis $version into $venv"
+  rm -rf "$venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tools/openapi/requirements.txt"
+  echo "$key" > "$venv/.complete"
+}
+
 if [ ${#packages[@]} -eq 0 ]; then
+  install_schemathesis
   echo "prerequisites: all present"
   exit 0
 fi
@@ -56,3 +84,4 @@ for package in "${packages[@]}"; do
   esac
   for unit in "${units[@]}"; do $sudo systemctl disable --now "$unit" >/dev/null 2>&1 || true; done
 done
+install_schemathesis

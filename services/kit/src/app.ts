@@ -5,7 +5,8 @@
  */
 import Koa from 'koa';
 import Router from '@koa/router';
-import { errorHandler } from './errors';
+import { errorHandler, problems } from './errors';
+import { isRefusedPath } from './paths';
 import type { Logger } from './logger';
 import type { Metrics } from './metrics';
 import { requestHandling } from './request-context';
@@ -22,6 +23,8 @@ export interface AppOptions {
   openapi?: unknown;
   /** The whole API's document, served at /openapi/all.json (what the gateway shows as /openapi.json). */
   openapiAll?: unknown;
+  /** TRUSTED_PROXIES (trusted-proxies.ts): when any, the client address is the one the gateway forwards. */
+  trustedProxies?: readonly string[];
 }
 
 export interface ServiceApp {
@@ -34,7 +37,12 @@ export interface ServiceApp {
 export function createApp(options: AppOptions): ServiceApp {
   const { log, metrics, router } = options;
   let draining = false;
-  const app = new Koa({ proxy: true });
+  // X-Forwarded-* only with TRUSTED_PROXIES set, and of X-Forwarded-For only the last address: the one
+  // the service's own gateway wrote (nginx and ingress-nginx replace the header with their client).
+  // Without it anyone reaching a service port could choose ctx.ip, ctx.host and ctx.protocol.
+  // With it, any direct caller of a service port is trusted the same way, not only the gateway: no
+  // service decides anything by ctx.ip, and a per-address feature must not while those ports are reachable.
+  const app = new Koa({ proxy: (options.trustedProxies?.length ?? 0) > 0, maxIpsCount: 1 });
   app.silent = true;
   app.on('error', (err, ctx) => {
     (ctx?.state?.log ?? log).error('unhandled error', { err, method: ctx?.method, path: ctx?.path });
@@ -75,6 +83,9 @@ export function createApp(options: AppOptions): ServiceApp {
     ctx.body = await metrics.registry.metrics();
   });
   const operational: Koa.Middleware = (ctx, next) => {
+    // Paths the gateway refuses are refused here too (paths.ts): a public entry without its rules
+    // (a default ingress-nginx refuses configuration snippets) must not reach an internal route by one.
+    if (isRefusedPath(ctx.originalUrl)) throw problems.notFound(`No route for ${ctx.method} ${ctx.path}.`);
     if (ctx.method === 'GET' || ctx.method === 'HEAD') {
       let path = ctx.path.toLowerCase();
       if (path.length > 1 && path.endsWith('/')) path = path.slice(0, -1);

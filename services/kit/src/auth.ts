@@ -1,11 +1,16 @@
 /**
- * JWT issuing and verification. The key object is built once; verification pins the algorithm and
+ * JWT issuing and verification. The key objects are built once; verification pins the algorithm and
  * checks issuer, audience and expiry, so `alg: none`, foreign signatures and stale tokens are 401.
+ *
+ * With ES256 only user-service holds the private key; every token carries the `kid` of its key
+ * (the RFC 7638 thumbprint of the public key), and a verifier picks among its JWT_PUBLIC_KEYS by it,
+ * so a new key pair can be rolled out while tokens of the previous one are still valid.
  */
 import { createHash, createSecretKey, randomUUID, timingSafeEqual, type KeyObject } from 'node:crypto';
 import type { Middleware } from 'koa';
 import jwt from 'jsonwebtoken';
 import type { Config } from './config';
+import { internalEndpoints, type ServiceName } from './topology';
 import { problems } from './errors';
 
 export const TOKEN_ISSUER = 'product-store';
@@ -32,7 +37,10 @@ export interface Auth {
   requireUser: Middleware;
   /** Signed in with the admin role. */
   requireAdmin: Middleware;
-  /** Another service of the stack: the shared INTERNAL_API_TOKEN in X-Internal-Token. */
+  /**
+   * Another service of the stack, by its own credential in X-Internal-Token: 401 without a known one,
+   * 403 when the topology's internalEndpoints do not list that caller for the matched route.
+   */
   requireInternal: Middleware;
 }
 
@@ -42,15 +50,37 @@ const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{1
 
 const digest = (value: string) => createHash('sha256').update(value).digest();
 
-export function createAuth(config: Pick<Config, 'jwt' | 'internalToken'>): Auth {
-  const internalDigest = digest(config.internalToken);
-  const key: KeyObject = createSecretKey(Buffer.from(config.jwt.secret, 'utf8'));
+/** The `kid` of a public key: its JWK thumbprint (RFC 7638), SHA-256, base64url. */
+export function keyId(publicKey: KeyObject): string {
+  const jwk = publicKey.export({ format: 'jwk' });
+  // The required members only, in lexicographic order, no whitespace.
+  const canonical = JSON.stringify({ crv: jwk.crv, kty: jwk.kty, x: jwk.x, y: jwk.y });
+  return createHash('sha256').update(canonical).digest('base64url');
+}
+
+export function createAuth(config: Pick<Config, 'jwt' | 'internalTokens'> & { service?: ServiceName }): Auth {
   const { algorithm, expirationMinutes } = config.jwt;
   const expiresIn = expirationMinutes * 60;
+  const asymmetric = algorithm === 'ES256';
+  if (!asymmetric && !config.jwt.secret) throw new Error(`JWT_ALGORITHM ${algorithm} needs JWT_SECRET_KEY`);
+  const secretKey = asymmetric ? undefined : createSecretKey(Buffer.from(config.jwt.secret!, 'utf8'));
+  const verifyKeys = new Map<string, KeyObject>(config.jwt.publicKeys.map((k) => [keyId(k), k]));
+  const signing: { key: KeyObject; kid?: string } | undefined = asymmetric
+    ? config.jwt.privateKey && { key: config.jwt.privateKey, kid: keyId(config.jwt.publicKeys[0]) }
+    : { key: secretKey! };
+
+  /** The key a token is checked with: the secret, or the public key its `kid` names (none: not valid). */
+  const keyFor = (token: string): KeyObject | undefined => {
+    if (!asymmetric) return secretKey;
+    const kid = jwt.decode(token, { complete: true })?.header.kid;
+    return typeof kid === 'string' ? verifyKeys.get(kid) : undefined;
+  };
 
   const verify = (token: string): AuthUser => {
     let claims: jwt.JwtPayload | string;
     try {
+      const key = keyFor(token);
+      if (!key) throw new Error('no key for this token');
       claims = jwt.verify(token, key, { algorithms: [algorithm], issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE, clockTolerance: 5 });
     } catch (err) {
       throw problems.unauthorized(err instanceof jwt.TokenExpiredError ? 'The token has expired.' : 'The token is not valid.');
@@ -62,7 +92,8 @@ export function createAuth(config: Pick<Config, 'jwt' | 'internalToken'>): Auth 
   };
 
   const authenticate = (header: string): AuthUser => {
-    const match = /^Bearer ([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/.exec(header);
+    // The scheme is case-insensitive (RFC 9110 11.1): `bearer` and `BEARER` are Bearer.
+    const match = /^Bearer +([A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\.[A-Za-z0-9_-]*)$/i.exec(header);
     if (!match) throw problems.unauthorized(header ? 'The Authorization header must be "Bearer <token>".' : 'A bearer token is required.');
     return verify(match[1]);
   };
@@ -78,20 +109,39 @@ export function createAuth(config: Pick<Config, 'jwt' | 'internalToken'>): Auth 
     await next();
   };
 
+  const credentials = Object.entries(config.internalTokens).map(([caller, token]) => ({ caller: caller as ServiceName, digest: digest(token!) }));
+  const endpoints = (config.service && internalEndpoints[config.service]) || {};
   const requireInternal: Middleware = async (ctx, next) => {
-    // Compared as digests: constant time, whatever the length sent.
-    if (!timingSafeEqual(digest(ctx.get(INTERNAL_TOKEN_HEADER)), internalDigest)) {
-      throw problems.unauthorized('Internal endpoints are for the services of the stack.').withCode('INTERNAL_TOKEN_REQUIRED');
+    // Compared as digests: constant time, whatever the length sent; every credential is compared.
+    const sent = digest(ctx.get(INTERNAL_TOKEN_HEADER));
+    let caller: ServiceName | undefined;
+    for (const c of credentials) if (timingSafeEqual(sent, c.digest)) caller = c.caller;
+    if (!caller) throw problems.unauthorized('Internal endpoints are for the services of the stack.').withCode('INTERNAL_TOKEN_REQUIRED');
+    const endpoint = `${ctx.method} ${(ctx as { _matchedRoute?: string })._matchedRoute ?? ctx.path}`;
+    if (!endpoints[endpoint]?.includes(caller)) {
+      throw problems.forbidden(`${caller} may not call ${endpoint}.`).withCode('INTERNAL_CALLER_FORBIDDEN');
     }
+    ctx.state.internalCaller = caller;
     await next();
   };
 
   return {
-    issue: ({ id, role }) => ({
-      access_token: jwt.sign({ role }, key, { algorithm, subject: id, issuer: TOKEN_ISSUER, audience: TOKEN_AUDIENCE, expiresIn, jwtid: randomUUID() }),
-      token_type: 'Bearer',
-      expires_in: expiresIn,
-    }),
+    issue: ({ id, role }) => {
+      if (!signing) throw new Error('this service holds no signing key: with ES256, user-service alone issues tokens');
+      return {
+        access_token: jwt.sign({ role }, signing.key, {
+          algorithm,
+          subject: id,
+          issuer: TOKEN_ISSUER,
+          audience: TOKEN_AUDIENCE,
+          expiresIn,
+          jwtid: randomUUID(),
+          ...(signing.kid ? { keyid: signing.kid } : {}),
+        }),
+        token_type: 'Bearer',
+        expires_in: expiresIn,
+      };
+    },
     verify,
     requireUser,
     requireAdmin,

@@ -12,3 +12,4 @@ export * from './topology';
 export * from './validation';
 export * from './request-context';
 export * from './service-client';
+export * from './database-roles';

@@ -33,6 +33,10 @@ export function createMetrics(service: string): Metrics {
   const registry = new Registry();
   registry.setDefaultLabels({ service });
   collectDefaultMetrics({ register: registry, eventLoopMonitoringPrecision: 20 });
+  // prom-client also exports the totals of active handles, requests and resources as gauges named
+  // `..._total`, a suffix Prometheus keeps for counters (`promtool check metrics` rejects them). They
+  // are dropped: a total is the sum of the by-type gauge beside it, e.g. sum(nodejs_active_handles).
+  for (const name of ['nodejs_active_handles_total', 'nodejs_active_requests_total', 'nodejs_active_resources_total']) registry.removeSingleMetric(name);
   const httpDuration = new Histogram({
     name: 'http_request_duration_seconds',
     help: 'Duration of HTTP requests, by method, route template and status code',

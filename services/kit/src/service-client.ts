@@ -6,6 +6,7 @@
 import { Agent, request } from 'node:http';
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https';
 import { INTERNAL_TOKEN_HEADER } from './auth';
+import type { Config } from './config';
 import { problems } from './errors';
 import type { Logger } from './logger';
 import { currentRequest } from './request-context';
@@ -15,13 +16,35 @@ export interface ServiceResponse<T = unknown> {
   body: T;
 }
 
+/** Failures of calls whose request never reached the service (it refused the connection). */
+const undelivered = new WeakSet<Error>();
+
+/**
+ * True when a call failed before its request reached the service: the service did nothing (a
+ * refused connection sends no byte). Any other failure (a timeout, a reset) may come after the
+ * service acted.
+ */
+export function neverDelivered(err: unknown): boolean {
+  return err instanceof Error && undelivered.has(err);
+}
+
 export interface ServiceClient {
   readonly name: string;
   call<T = any>(method: string, path: string, body?: unknown): Promise<ServiceResponse<T>>;
   close(): void;
 }
 
-export function createServiceClient(options: { name: string; baseUrl: string; timeoutMs: number; log: Logger; internalToken: string }): ServiceClient {
+/**
+ * The credential this service sends on its calls to internal endpoints (INTERNAL_TOKEN_<SERVICE>):
+ * its own, which the called service checks against the endpoints it lets this service call.
+ */
+export function ownInternalToken(config: Pick<Config, 'service' | 'internalTokens'>): string {
+  const token = config.internalTokens[config.service];
+  if (!token) throw new Error(`${config.service} calls no internal endpoint (topology internalEndpoints): it has no credential`);
+  return token;
+}
+
+export function createServiceClient(options: { name: string; baseUrl: string; timeoutMs: number; log: Logger; /** ownInternalToken(config) */ internalToken: string }): ServiceClient {
   const base = new URL(options.baseUrl);
   const secure = base.protocol === 'https:';
   // Idle sockets close after 1 s, before a draining replica closes its idle connections (drain.ts,
@@ -65,7 +88,11 @@ export function createServiceClient(options: { name: string; baseUrl: string; ti
           });
         },
       );
-      req.on('error', (err) => reject(unavailable(err.name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : err.message)));
+      req.on('error', (err) => {
+        const problem = unavailable(err.name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : err.message);
+        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') undelivered.add(problem);
+        reject(problem);
+      });
       req.end(payload);
     });
 

@@ -9,11 +9,13 @@ import { createApp, type ServiceApp } from './app';
 import { createAuth, type Auth } from './auth';
 import { createClient, idempotent, type Client } from './cassandra';
 import { ConfigError, loadConfig, type Config } from './config';
+import { isUnauthorized, runMigrationStep, schemaIsCurrent } from './database-roles';
 import { drainServer } from './drain';
 import { createLogger, type Logger, type LogSink } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { ensureKeyspace, migrate, type Migration } from './migrations';
 import { openApiFor, wholeApi } from './openapi';
+import { parseTrustedProxies } from './trusted-proxies';
 import { gatewayUpstream, type ServiceName } from './topology';
 
 export interface ServiceDeps {
@@ -64,22 +66,37 @@ function flushTraces(): Promise<void> {
 }
 
 async function connectDatabase(config: Config, log: Logger, definition: ServiceDefinition): Promise<Client> {
+  // A current schema is left alone: a service's own Cassandra role may not change it (database-roles.ts).
+  const notAllowed = (err: unknown) =>
+    isUnauthorized(err)
+      ? new Error(`the schema of ${definition.name} is not current and its Cassandra login may not change it: run its migration step first (main.js migrate, docs/runbook.md "Secrets")`)
+      : err;
   const bootstrap = createClient(config.cassandra);
+  let current: boolean;
   try {
     await bootstrap.connect();
-    await ensureKeyspace(bootstrap, config.cassandra);
+    current = await schemaIsCurrent(bootstrap, config.cassandra.keyspace, definition.name, definition.migrations);
+    if (!current) await ensureKeyspace(bootstrap, config.cassandra).catch((err) => Promise.reject(notAllowed(err)));
   } finally {
     await bootstrap.shutdown().catch(() => undefined);
   }
   const db = createClient(config.cassandra, config.cassandra.keyspace);
   await db.connect();
-  await migrate(db, definition.name, definition.migrations, log);
+  if (!current) {
+    try {
+      await migrate(db, definition.name, definition.migrations, log);
+    } catch (err) {
+      await db.shutdown().catch(() => undefined);
+      throw notAllowed(err);
+    }
+  }
   return db;
 }
 
 export async function startService(definition: ServiceDefinition, options: StartOptions = {}): Promise<RunningService> {
   const config = loadConfig(definition.name, options.env ?? process.env);
-  const ownProblems = definition.checkConfig?.(config) ?? [];
+  const trusted = parseTrustedProxies(config.env.TRUSTED_PROXIES);
+  const ownProblems = [...trusted.problems, ...(definition.checkConfig?.(config) ?? [])];
   if (ownProblems.length) throw new ConfigError(ownProblems);
   const log = createLogger({ level: config.logLevel, bindings: { service: definition.name }, sink: options.logSink });
   const metrics = createMetrics(definition.name);
@@ -101,6 +118,7 @@ export async function startService(definition: ServiceDefinition, options: Start
     router,
     openapi: openApiFor(definition.name),
     openapiAll: wholeApi,
+    trustedProxies: trusted.proxies,
     readinessCheck: async () => {
       await db.execute('SELECT release_version FROM system.local', [], { ...idempotent, readTimeout: 1000 });
     },
@@ -151,8 +169,15 @@ export async function startService(definition: ServiceDefinition, options: Start
   return running;
 }
 
-/** Entry point of a service process: starts it, stops gracefully on SIGTERM/SIGINT, exits 0. */
+/**
+ * Entry point of a service process: starts it, stops gracefully on SIGTERM/SIGINT, exits 0.
+ * `main.js migrate`: the migration step instead (database-roles.ts), then exits 0, or 1 on failure.
+ */
 export function runMain(definition: ServiceDefinition): void {
+  if (process.argv[2] === 'migrate') {
+    migrateMain(definition);
+    return;
+  }
   startService(definition).then(
     (running) => {
       const onSignal = (signal: NodeJS.Signals) => {
@@ -173,5 +198,24 @@ export function runMain(definition: ServiceDefinition): void {
       process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: definition.name, msg: message })}\n`);
       process.exit(1);
     },
+  );
+}
+
+function migrateMain(definition: ServiceDefinition): void {
+  const fail = (message: string) => {
+    process.stderr.write(`${JSON.stringify({ time: new Date().toISOString(), level: 'error', service: definition.name, msg: message })}\n`);
+    process.exit(1);
+  };
+  let config: Config;
+  try {
+    config = loadConfig(definition.name, process.env, { secrets: false });
+  } catch (err) {
+    fail((err as Error).message);
+    return;
+  }
+  const log = createLogger({ level: config.logLevel, bindings: { service: definition.name, step: 'migrate' } });
+  runMigrationStep(config, definition.name, definition.migrations, log).then(
+    () => process.exit(0),
+    (err) => fail(`migration step failed: ${(err as Error).message}`),
   );
 }

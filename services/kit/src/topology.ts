@@ -29,6 +29,48 @@ export function serviceSpec(name: ServiceName): ServiceSpec {
 }
 
 /**
+ * Who may call which internal endpoint (`/internal/...`, never routed by the gateway): each caller has
+ * a credential of its own (INTERNAL_TOKEN_<CALLER>), and a service refuses it, 403, on an endpoint not
+ * listed for that caller here. The kit's requireInternal reads this table by the matched route; the
+ * deployments give each service the credentials of its callers and its own, and no other.
+ */
+export const internalEndpoints: Readonly<Partial<Record<ServiceName, Readonly<Record<string, readonly ServiceName[]>>>>> = {
+  backend: {
+    'POST /internal/products/lookup': ['cart-service'],
+    'POST /internal/reservations': ['order-service'],
+    'POST /internal/reservations/:id/release': ['order-service'],
+  },
+  'cart-service': {
+    'GET /internal/carts/:user_id': ['order-service'],
+    'POST /internal/carts/:user_id/remove': ['order-service'],
+  },
+};
+
+/**
+ * The Cassandra role a service logs in as in a deployment: its name as a CQL identifier
+ * (`cart_service`), allowed SELECT and MODIFY on its own tables only (database-roles.ts).
+ */
+export function serviceRole(service: ServiceName): string {
+  return service.replace(/-/g, '_');
+}
+
+/** The services that call internal endpoints: each has its own credential. */
+export const internalCallers: readonly ServiceName[] = [
+  ...new Set(Object.values(internalEndpoints).flatMap((endpoints) => Object.values(endpoints ?? {}).flat())),
+].sort();
+
+/** The variable holding a caller's credential: INTERNAL_TOKEN_ORDER_SERVICE. */
+export function internalTokenVariable(caller: ServiceName): string {
+  return `INTERNAL_TOKEN_${caller.toUpperCase().replace(/-/g, '_')}`;
+}
+
+/** The credentials a service holds: its own (to call) and its callers' (to check), no other. */
+export function internalCredentialsOf(service: ServiceName): ServiceName[] {
+  const callers = Object.values(internalEndpoints[service] ?? {}).flat();
+  return internalCallers.filter((c) => c === service || callers.includes(c));
+}
+
+/**
  * How many copies of each service run behind nginx in compose and in the local stack, so that one can
  * restart (SIGTERM, a rolling update) while the other serves. A cluster's autoscaler decides its own
  * count (from 2, charts/service.ts).

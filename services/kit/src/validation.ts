@@ -8,19 +8,59 @@ import { problems, type FieldError } from './errors';
 
 export const MAX_BODY_BYTES = 64 * 1024;
 
-export function toFieldErrors(error: z.ZodError): FieldError[] {
+const article = (noun: string) => (/^[aeiou]/.test(noun) ? `an ${noun}` : `a ${noun}`);
+const expectedNames: Record<string, string> = { object: 'JSON object', int: 'integer', nan: 'number' };
+const unitOf = (origin: string) => ({ string: ' characters', array: ' items', set: ' items', file: ' bytes' })[origin] ?? '';
+
+/**
+ * zod's own wording ("Invalid input: expected string, received undefined") for the checks a schema
+ * gives no message of its own: what is expected, without the field, which `toFieldErrors` adds.
+ */
+export const expectationMessage: z.core.$ZodErrorMap = (issue) => {
+  switch (issue.code) {
+    case 'invalid_type': {
+      const expected = article(expectedNames[issue.expected] ?? issue.expected);
+      return issue.input === undefined ? `required, ${expected}` : `must be ${expected}`;
+    }
+    case 'too_small':
+      return `must be at least ${issue.minimum}${unitOf(issue.origin)}`;
+    case 'too_big':
+      return `must be at most ${issue.maximum}${unitOf(issue.origin)}`;
+    case 'invalid_format':
+      return issue.format === 'regex' ? 'is not in the expected format' : `must be a valid ${issue.format}`;
+    case 'invalid_value':
+      return `must be one of ${issue.values.map((v) => JSON.stringify(v)).join(', ')}`;
+    case 'not_multiple_of':
+      return `must be a multiple of ${issue.divisor}`;
+    case 'invalid_union':
+      return 'matches none of the allowed shapes';
+    default:
+      return 'is not valid';
+  }
+};
+
+const sentence = (message: string) => message.charAt(0).toLowerCase() + message.slice(1).replace(/\.$/, '');
+
+/**
+ * One entry per problem, its message naming the field ("quantity: must be an integer from 1 to 99");
+ * a problem of the whole input is named after it (`where`: "body", "query string").
+ */
+export function toFieldErrors(error: z.ZodError, where = 'body'): FieldError[] {
   return error.issues.flatMap((issue): FieldError[] => {
     const base = issue.path.map(String).join('.');
     if (issue.code === 'unrecognized_keys') {
-      return issue.keys.map((key) => ({ path: base ? `${base}.${key}` : key, message: 'Unknown field.' }));
+      return issue.keys.map((key) => {
+        const path = base ? `${base}.${key}` : key;
+        return { path, message: `${path}: unknown field` };
+      });
     }
-    return [{ path: base, message: issue.message }];
+    return [{ path: base, message: `${base || where}: ${sentence(issue.message)}` }];
   });
 }
 
 export function parseWith<S extends z.ZodType>(schema: S, input: unknown, where = 'body'): z.infer<S> {
-  const result = schema.safeParse(input);
-  if (!result.success) throw problems.validation(toFieldErrors(result.error), `The request ${where} is not valid.`);
+  const result = schema.safeParse(input, { error: expectationMessage });
+  if (!result.success) throw problems.validation(toFieldErrors(result.error, where), `The request ${where} is not valid.`);
   return result.data;
 }
 
@@ -64,17 +104,71 @@ export async function readJson<S extends z.ZodType>(ctx: Context, schema: S, lim
 export function parseQuery<S extends z.ZodType>(ctx: Context, schema: S): z.infer<S> {
   const query: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(ctx.query)) {
-    if (Array.isArray(value)) throw problems.validation([{ path: key, message: 'Give this parameter once.' }], 'The query string is not valid.');
+    if (Array.isArray(value)) throw problems.validation([{ path: key, message: `${key}: give this parameter once` }], 'The query string is not valid.');
     query[key] = value;
   }
   return parseWith(schema, query, 'query string');
 }
 
+/**
+ * Characters no text field takes: C0 and C1 controls (NUL included), DEL, Unicode's bidirectional
+ * embedding, override and isolate controls (U+202A-U+202E, U+2066-U+2069: they make a name display
+ * as something else), and unpaired UTF-16 surrogates (not text; Cassandra would store U+FFFD). As
+ * character classes of a `u`-flag regular expression, where \uD800-\uDFFF matches only a lone half
+ * and the same source means the same in ECMA-262 (the document's JSON Schema) and Python. The
+ * document's pattern leaves the surrogates out: Rust's regex (schemathesis validates with it) has no
+ * surrogates, and JSON in UTF-8 can carry a lone one only as a `\\uD800` escape; its description says it.
+ */
+const refusedDocumented = '\\x00-\\x1F\\x7F-\\x9F\\u202A-\\u202E\\u2066-\\u2069';
+const refusedLine = `${refusedDocumented}\\uD800-\\uDFFF`;
+/** Multi-line text (descriptions) also takes tab, line feed and carriage return. */
+const multilineDocumented = '\\x00-\\x08\\x0B\\x0C\\x0E-\\x1F\\x7F-\\x9F\\u202A-\\u202E\\u2066-\\u2069';
+const refusedMultiline = `${multilineDocumented}\\uD800-\\uDFFF`;
+/** What String.prototype.trim removes, besides the control characters already refused. */
+const blank = ' \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF';
+
+export interface TextOptions {
+  /** Length in characters (Unicode code points, as JSON Schema counts them, not UTF-16 units). */
+  min: number;
+  max: number;
+  /** Tab, line feed and carriage return allowed (descriptions). */
+  multiline?: boolean;
+  /** Leading and trailing whitespace removed before use; the field must then not be empty. */
+  trim?: boolean;
+}
+
+/**
+ * A text field as the document describes it: its length in code points and a pattern of the characters
+ * it takes (and, trimmed, that it is not blank), so that a client or a fuzzer reading the document
+ * agrees with the service on every string.
+ */
+export function textField({ min, max, multiline = false, trim = false }: TextOptions) {
+  const badChar = new RegExp(`[${multiline ? refusedMultiline : refusedLine}]`, 'u');
+  const refused = multiline ? multilineDocumented : refusedDocumented;
+  const pattern = trim ? `^[^${refused}]*[^${refused}${blank}][^${refused}]*$` : `^[^${refused}]*$`;
+  const lengths = min === 0 ? `at most ${max} characters` : `${min} to ${max} characters`;
+  const checked = z.string().superRefine((value, ctx) => {
+    const found = badChar.exec(value);
+    if (found) {
+      const code = found[0].codePointAt(0)!.toString(16).toUpperCase().padStart(4, '0');
+      ctx.addIssue({ code: 'custom', input: value, message: `must not contain control, bidirectional-override or unpaired surrogate characters (U+${code} at ${found.index})` });
+      return;
+    }
+    const length = [...value].length;
+    if (length < min || length > max) ctx.addIssue({ code: 'custom', input: value, message: `must be ${lengths}` });
+    else if (trim && value.trim() === '') ctx.addIssue({ code: 'custom', input: value, message: 'must not be blank' });
+  });
+  const description = `${lengths}${trim ? ', not blank, trimmed' : ''}; no control characters${multiline ? ' other than tab, line feed and carriage return' : ''}, bidirectional embedding, override or isolate characters (U+202A-U+202E, U+2066-U+2069), or unpaired surrogates.`;
+  return (trim ? checked.trim() : checked).meta({ minLength: Math.max(min, trim ? 1 : 0), maxLength: max, pattern, description: description.charAt(0).toUpperCase() + description.slice(1) });
+}
+
 /** Shared field shapes of the contract. */
 export const fields = {
-  uuid: () => z.uuid({ message: 'Must be a UUID.' }),
-  limit: () => z.coerce.number({ message: 'Must be an integer from 1 to 100.' }).int('Must be an integer from 1 to 100.').min(1, 'Must be an integer from 1 to 100.').max(100, 'Must be an integer from 1 to 100.').default(20),
-  cursor: () => z.string().min(1).max(512).optional(),
+  uuid: () => z.uuid({ message: 'must be a UUID' }),
+  limit: () => z.coerce.number({ message: 'must be an integer from 1 to 100' }).int('must be an integer from 1 to 100').min(1, 'must be an integer from 1 to 100').max(100, 'must be an integer from 1 to 100').default(20),
+  /** `next_cursor` of a previous page: base64url (encodeCursor), never empty. */
+  cursor: () => z.string().regex(/^[A-Za-z0-9_-]{1,512}$/, 'must be the next_cursor of a previous page').meta({ minLength: 1, maxLength: 512 }).optional(),
+  text: textField,
 };
 
 /** Path ids: a malformed id names no resource, so it is a 404 like a missing one. */
@@ -97,6 +191,6 @@ export function decodeCursor<S extends z.ZodType>(cursor: string | undefined, sc
     decoded = undefined;
   }
   const result = schema.safeParse(decoded);
-  if (!result.success) throw problems.validation([{ path: 'cursor', message: 'Not a cursor from a previous page.' }], 'The query string is not valid.');
+  if (!result.success) throw problems.validation([{ path: 'cursor', message: 'cursor: not a cursor from a previous page' }], 'The query string is not valid.');
   return result.data;
 }

@@ -3,9 +3,9 @@ import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import Router from '@koa/router';
 import { z } from 'zod';
-import { createApp, createAuth, createLogger, createMetrics, DEVELOPMENT_INTERNAL_TOKEN, problems, readJson } from '../src';
+import { createApp, createAuth, createLogger, createMetrics, developmentInternalToken, problems, readJson } from '../src';
 import { errors as driverErrors } from 'cassandra-driver';
-import { call, internalHeaders, tokenFor } from '../testing';
+import { call, internalHeadersOf, tokenFor } from '../testing';
 
 const lines: string[] = [];
 let server: Server;
@@ -14,7 +14,12 @@ let ready = true;
 
 test.before(async () => {
   const router = new Router();
-  const auth = createAuth({ jwt: { secret: 'development-only-secret-change-me-0123456789', algorithm: 'HS256', expirationMinutes: 5 }, internalToken: DEVELOPMENT_INTERNAL_TOKEN });
+  // As backend: its internal endpoints, with the credentials of its two callers.
+  const auth = createAuth({
+    service: 'backend',
+    jwt: { secret: 'development-only-secret-change-me-0123456789', algorithm: 'HS256', expirationMinutes: 5, publicKeys: [] },
+    internalTokens: { 'cart-service': developmentInternalToken('cart-service'), 'order-service': developmentInternalToken('order-service') },
+  });
   router.post('/echo', async (ctx) => {
     ctx.body = await readJson(ctx, z.strictObject({ name: z.string().min(1), count: z.number().int().optional() }));
   });
@@ -37,7 +42,13 @@ test.before(async () => {
   router.get('/admin', auth.requireAdmin, (ctx) => {
     ctx.body = { ok: true };
   });
-  router.get('/internal/thing', auth.requireInternal, (ctx) => {
+  router.post('/internal/products/lookup', auth.requireInternal, (ctx) => {
+    ctx.body = { caller: ctx.state.internalCaller };
+  });
+  router.post('/internal/reservations/:id/release', auth.requireInternal, (ctx) => {
+    ctx.body = { caller: ctx.state.internalCaller };
+  });
+  router.post('/internal/undeclared', auth.requireInternal, (ctx) => {
     ctx.body = { ok: true };
   });
   const { app } = createApp({
@@ -84,7 +95,7 @@ test("a sane client request id is kept, a hostile one replaced", async (t) => {
 test('unknown fields are rejected with their path', async (t) => {
   const res = await call(base, '/echo', { method: 'POST', body: { name: 'x', role: 'admin' } });
   isProblem(t, res, 400, 'VALIDATION_FAILED');
-  t.deepEqual(res.body.errors, [{ path: 'role', message: 'Unknown field.' }]);
+  t.deepEqual(res.body.errors, [{ path: 'role', message: 'role: unknown field' }]);
 });
 
 test('wrong types are a validation failure, not a 500', async (t) => {
@@ -156,6 +167,14 @@ test('admin routes: 401 without a token, 403 for a customer, 200 for an admin', 
   t.is((await call(base, '/admin', { token: tokenFor('admin') })).status, 200);
 });
 
+test('the Bearer scheme is case-insensitive', async (t) => {
+  const token = tokenFor('admin');
+  for (const scheme of ['Bearer', 'bearer', 'BEARER', 'bEaReR']) {
+    t.is((await call(base, '/admin', { headers: { Authorization: `${scheme} ${token}` } })).status, 200, scheme);
+  }
+  isProblem(t, await call(base, '/admin', { headers: { Authorization: `Bearer${token}` } }), 401, 'UNAUTHORIZED');
+});
+
 test('health, readiness and metrics', async (t) => {
   t.deepEqual((await call(base, '/health')).body, { status: 'ok' });
   t.is((await call(base, '/ready')).status, 200);
@@ -172,9 +191,26 @@ test('health, readiness and metrics', async (t) => {
   t.regex(metrics.text, /nodejs_eventloop_lag_seconds/);
 });
 
-test('internal endpoints need the shared internal token, not a user token', async (t) => {
-  isProblem(t, await call(base, '/internal/thing'), 401, 'INTERNAL_TOKEN_REQUIRED');
-  isProblem(t, await call(base, '/internal/thing', { token: tokenFor('admin') }), 401, 'INTERNAL_TOKEN_REQUIRED');
-  isProblem(t, await call(base, '/internal/thing', { headers: { 'X-Internal-Token': 'guess' } }), 401, 'INTERNAL_TOKEN_REQUIRED');
-  t.is((await call(base, '/internal/thing', { headers: internalHeaders })).status, 200);
+test('internal endpoints need a calling service\'s own credential, not a user token', async (t) => {
+  const lookup = (options: Parameters<typeof call>[2] = {}) => call(base, '/internal/products/lookup', { method: 'POST', body: {}, ...options });
+  isProblem(t, await lookup(), 401, 'INTERNAL_TOKEN_REQUIRED');
+  isProblem(t, await lookup({ token: tokenFor('admin') }), 401, 'INTERNAL_TOKEN_REQUIRED');
+  isProblem(t, await lookup({ headers: { 'X-Internal-Token': 'guess' } }), 401, 'INTERNAL_TOKEN_REQUIRED');
+  // A credential this service does not hold (user-service calls nothing) is unknown.
+  isProblem(t, await lookup({ headers: { 'X-Internal-Token': developmentInternalToken('user-service') } }), 401, 'INTERNAL_TOKEN_REQUIRED');
+  const ok = await lookup({ headers: internalHeadersOf('cart-service') });
+  t.is(ok.status, 200);
+  t.deepEqual(ok.body, { caller: 'cart-service' });
+});
+
+test("a caller's credential is refused, 403, on an internal endpoint it does not need", async (t) => {
+  // order-service never looks products up; cart-service never releases stock.
+  isProblem(t, await call(base, '/internal/products/lookup', { method: 'POST', body: {}, headers: internalHeadersOf('order-service') }), 403, 'INTERNAL_CALLER_FORBIDDEN');
+  const release = `/internal/reservations/${'0'.repeat(8)}-0000-4000-8000-${'0'.repeat(12)}/release`;
+  isProblem(t, await call(base, release, { method: 'POST', body: {}, headers: internalHeadersOf('cart-service') }), 403, 'INTERNAL_CALLER_FORBIDDEN');
+  t.deepEqual((await call(base, release, { method: 'POST', body: {}, headers: internalHeadersOf('order-service') })).body, { caller: 'order-service' });
+  // An internal route the topology does not list is closed to every caller.
+  for (const caller of ['cart-service', 'order-service'] as const) {
+    isProblem(t, await call(base, '/internal/undeclared', { method: 'POST', body: {}, headers: internalHeadersOf(caller) }), 403, 'INTERNAL_CALLER_FORBIDDEN');
+  }
 });

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { createClient, createLogger, ensureKeyspace, loadConfig, migrate, type Migration } from '../src';
+import { createClient, createLogger, ensureKeyspace, loadConfig, migrate, sharedTableId, type Migration } from '../src';
 import { dropKeyspace, testKeyspace } from '../testing';
 
 const keyspace = testKeyspace();
@@ -12,24 +12,75 @@ const migrations: Migration[] = [
 
 test.after.always(() => dropKeyspace(keyspace));
 
-test('replicas starting together apply each migration exactly once', async (t) => {
-  const bootstrap = createClient(config.cassandra);
-  await bootstrap.connect();
-  await ensureKeyspace(bootstrap, config.cassandra);
-  await bootstrap.shutdown();
-
-  const clients = [1, 2, 3].map(() => createClient(config.cassandra, keyspace));
+/** One replica's start: the keyspace and the lease's table, then its migrations under the lease. */
+async function start(keyspaceName: string, service: string, list: Migration[], options: { leaseSeconds?: number; logs?: string[]; slow?: { statement: string; ms: number } } = {}): Promise<number[]> {
+  const own = loadConfig('backend', { ...process.env, CASSANDRA_KEYSPACE: keyspaceName });
+  const bootstrap = createClient(own.cassandra);
   try {
-    await Promise.all(clients.map((c) => c.connect()));
-    const ran = await Promise.all(clients.map((c) => migrate(c, 'backend', migrations, log)));
-    t.deepEqual(ran.flat().sort(), [1, 2]);
-    const recorded = await clients[0].execute("SELECT version FROM schema_migrations WHERE service = 'backend'");
-    t.deepEqual(recorded.rows.map((r) => r.get('version')), [1, 2]);
-    t.is((await clients[0].execute('SELECT name FROM things WHERE id = 1')).first().get('name'), 'seed');
-    t.deepEqual(await migrate(clients[1], 'backend', migrations, log), [], 'a later start applies nothing');
+    await bootstrap.connect();
+    await ensureKeyspace(bootstrap, own.cassandra);
   } finally {
-    await Promise.all(clients.map((c) => c.shutdown()));
+    await bootstrap.shutdown();
   }
+  const client = createClient(own.cassandra, keyspaceName);
+  // A schema change that takes as long as the test says (a slow cluster's schema agreement), whatever this machine's speed.
+  const slow = options.slow;
+  const execute = client.execute.bind(client) as (...args: unknown[]) => Promise<unknown>;
+  if (slow) {
+    (client as { execute: unknown }).execute = async (query: string, ...rest: unknown[]) => {
+      if (query.includes(slow.statement)) await new Promise((resolve) => setTimeout(resolve, slow.ms));
+      return execute(query, ...rest);
+    };
+  }
+  const logger = options.logs ? createLogger({ level: 'info', sink: (line) => options.logs!.push(line) }) : log;
+  try {
+    await client.connect();
+    return await migrate(client, service, list, logger, { leaseSeconds: options.leaseSeconds });
+  } finally {
+    await client.shutdown();
+  }
+}
+
+test('replicas starting together on a fresh keyspace create it and apply each migration exactly once', async (t) => {
+  const fresh = testKeyspace('fresh');
+  t.teardown(() => dropKeyspace(fresh));
+  const ran = await Promise.all([1, 2, 3, 4].map(() => start(fresh, 'backend', migrations)));
+  t.deepEqual(ran.flat().sort(), [1, 2]);
+  const client = createClient(config.cassandra, fresh);
+  try {
+    await client.connect();
+    const recorded = await client.execute("SELECT version FROM schema_migrations WHERE service = 'backend'");
+    t.deepEqual(recorded.rows.map((r) => r.get('version')), [1, 2]);
+    t.is((await client.execute('SELECT name FROM things WHERE id = 1')).first().get('name'), 'seed');
+    // The shared tables carry the ids every replica derives from their names.
+    const tables = await client.execute('SELECT table_name, id FROM system_schema.tables WHERE keyspace_name = ?', [fresh]);
+    const ids = Object.fromEntries(tables.rows.map((r) => [r.get('table_name'), String(r.get('id'))]));
+    t.is(ids.schema_leases, sharedTableId(fresh, 'schema_leases'));
+    t.is(ids.schema_migrations, sharedTableId(fresh, 'schema_migrations'));
+  } finally {
+    await client.shutdown();
+  }
+  t.deepEqual(await start(fresh, 'backend', migrations), [], 'a later start applies nothing');
+});
+
+test('a migration that outlasts the lease TTL keeps its lease: the replicas waiting never run it too', async (t) => {
+  // A 6 s lease and a migration whose first schema change takes 9 s: longer than the TTL on any
+  // machine. Its holder renews the lease meanwhile; without that, a waiting replica would take the
+  // expired lease and apply the same migration a second time.
+  const slow = testKeyspace('slowddl');
+  t.teardown(() => dropKeyspace(slow));
+  const long: Migration[] = [
+    { version: 1, name: 'a slow table', statements: ['CREATE TABLE IF NOT EXISTS slow_0 (id int PRIMARY KEY, v text)', 'CREATE TABLE IF NOT EXISTS slow_1 (id int PRIMARY KEY)'] },
+    { version: 2, name: 'another table', statements: ['CREATE TABLE IF NOT EXISTS slower_0 (id int PRIMARY KEY)'] },
+  ];
+  const logs: string[] = [];
+  const startedAt = Date.now();
+  const ran = await Promise.all([1, 2, 3].map(() => start(slow, 'cart-service', long, { leaseSeconds: 6, logs, slow: { statement: 'slow_0', ms: 9000 } })));
+  t.log(`migrations took ${((Date.now() - startedAt) / 1000).toFixed(1)} s with a 6 s lease`);
+  t.true(Date.now() - startedAt >= 9000, 'the slow statement outlasted the lease TTL');
+  t.deepEqual(ran.flat().sort(), [1, 2], 'each migration applied by one replica only');
+  const applying = logs.map((l) => JSON.parse(l)).filter((l) => l.msg === 'applying migration');
+  t.deepEqual(applying.map((l) => l.version).sort(), [1, 2]);
 });
 
 test('versions must increase', async (t) => {

@@ -9,7 +9,7 @@ import {
   createAuth,
   createClient,
   ddlOptions,
-  DEVELOPMENT_INTERNAL_TOKEN,
+  developmentInternalToken,
   DEVELOPMENT_JWT_SECRET,
   INTERNAL_TOKEN_HEADER,
   loadConfig,
@@ -62,10 +62,12 @@ export async function dropKeyspace(keyspace: string): Promise<void> {
   }
 }
 
-const testAuth = createAuth({ jwt: { secret: TEST_JWT_SECRET, algorithm: 'HS256', expirationMinutes: 30 }, internalToken: DEVELOPMENT_INTERNAL_TOKEN });
+const testAuth = createAuth({ jwt: { secret: TEST_JWT_SECRET, algorithm: 'HS256', expirationMinutes: 30, publicKeys: [] }, internalTokens: {} });
 
-/** What another service of the stack sends to an internal endpoint. */
-export const internalHeaders = { [INTERNAL_TOKEN_HEADER]: DEVELOPMENT_INTERNAL_TOKEN };
+/** What a calling service sends to an internal endpoint (its development credential). */
+export const internalHeadersOf = (caller: ServiceName) => ({ [INTERNAL_TOKEN_HEADER]: developmentInternalToken(caller) });
+/** order-service's: the caller of the reservation and cart endpoints the tests exercise most. */
+export const internalHeaders = internalHeadersOf('order-service');
 
 export function tokenFor(role: Role, id: string = randomUUID()): string {
   return testAuth.issue({ id, role }).access_token;

@@ -1,7 +1,7 @@
 /** Accounts: input shapes, the public form of a user, and password hashing (argon2id, OWASP parameters). */
 import { hash, verify, Algorithm } from '@node-rs/argon2';
 import { z } from 'zod';
-import { timestamp, type Role } from '@product-store/kit';
+import { fields, timestamp, type Role } from '@product-store/kit';
 
 export interface UserRecord {
   id: string;
@@ -33,25 +33,42 @@ export const decoy = () => (decoyHash ??= hashPassword(`decoy-${Math.random()}`)
 
 export const normalizeEmail = (email: string) => email.trim().toLowerCase();
 
+/**
+ * A new account's email: an address as zod's email check has it (ASCII; the document has its pattern
+ * and `format: email`), nothing around it, stored lower-case.
+ */
+const emailMessage = 'must be a valid email address such as name@example.com, without spaces around it';
 const email = z
-  .string()
-  .max(254, 'Must be at most 254 characters.')
-  .transform(normalizeEmail)
-  .pipe(z.email({ message: 'Must be a valid email address.' }));
-const password = z.string().min(8, 'Must be 8 to 128 characters.').max(128, 'Must be 8 to 128 characters.');
+  .email({ error: (issue) => (issue.code === 'invalid_type' ? undefined : emailMessage) })
+  .max(254, 'must be at most 254 characters')
+  // RFC 5321's limits, which `format: email` validators apply and zod's pattern does not.
+  // It also runs after a failed check, so it reads any string.
+  .refine((value) => value.indexOf('@') <= 64 && (value.split('@')[1] ?? '').split('.').every((label) => label.length <= 63), { message: emailMessage })
+  .transform((value) => value.toLowerCase());
+
+/** Any characters; the length is in code points, as JSON Schema counts it. */
+const password = (min: number, max: number, message: string) =>
+  z
+    .string()
+    .refine((value) => [...value].length >= min && [...value].length <= max, { message })
+    .meta({ minLength: min, maxLength: max });
 
 export const registerSchema = z
   .strictObject({
     email,
-    password,
-    name: z.string().trim().min(1, 'Must be 1 to 100 characters.').max(100, 'Must be 1 to 100 characters.'),
+    password: password(8, 128, 'must be 8 to 128 characters'),
+    name: fields.text({ min: 1, max: 100, trim: true }),
   })
   .meta({ id: 'Register' });
 
+/**
+ * Login looks the email up as given (trimmed, lower-case): any address that cannot be an account's is
+ * simply not found (401), but a blank one is a 400, never a query with an empty partition key.
+ */
 export const loginSchema = z
   .strictObject({
-    email: z.string().max(254).transform(normalizeEmail),
-    password: z.string().max(128),
+    email: fields.text({ min: 1, max: 254, trim: true }).transform(normalizeEmail),
+    password: password(0, 128, 'must be at most 128 characters'),
   })
   .meta({ id: 'Login' });
 

@@ -28,17 +28,24 @@ test.serial('the admin account is created at start-up and re-ensured with a chan
   }
 });
 
-test('a registered customer named as ADMIN_EMAIL becomes the admin', async (t) => {
+test('a customer who registered ADMIN_EMAIL first is not promoted: the account is left as it is, and the start logs an error', async (t) => {
   const customerEnv = testEnv();
   const service = await startTestService(userService, customerEnv);
   try {
-    await call(service.url, '/auth/register', { method: 'POST', body: { email: 'root@example.com', password: 'customer-password', name: 'R' } });
+    const registered = await call(service.url, '/auth/register', { method: 'POST', body: { email: 'root@example.com', password: 'customer-password', name: 'R' } });
+    t.is(registered.status, 201);
   } finally {
     await service.stop();
   }
-  const again = await startTestService(userService, { ...customerEnv, ADMIN_EMAIL: 'root@example.com', ADMIN_PASSWORD: 'customer-password' });
+  const logs: string[] = [];
+  const again = await startTestService(userService, { ...customerEnv, LOG_LEVEL: 'info', ADMIN_EMAIL: 'Root@example.com', ADMIN_PASSWORD: 'operator-admin-password' }, (line) => logs.push(line));
   try {
-    t.is(await loginRole(again.url, 'customer-password'), 'admin');
+    t.is(await loginRole(again.url, 'customer-password'), 'customer', 'still a customer, with its own password');
+    t.is(await loginRole(again.url, 'operator-admin-password'), 401, 'ADMIN_PASSWORD was not given to that account');
+    const error = logs.map((l) => JSON.parse(l)).find((l) => l.level === 'error' && /NOT promoted/.test(l.msg));
+    t.truthy(error, logs.join('\n'));
+    t.is(error.email, 'root@example.com');
+    t.regex(error.action, /runbook/);
   } finally {
     await again.stop();
     await dropKeyspace(customerEnv.CASSANDRA_KEYSPACE!);

@@ -73,6 +73,67 @@ test('the validator is not vacuous: wrong shapes fail', (t) => {
   t.false(problem({ status: 400, stack: 'Error: at x' }));
 });
 
+type OperationObject = {
+  operationId: string;
+  security?: unknown[];
+  parameters?: Array<{ name: string; in: string; schema: Record<string, unknown>; example?: unknown }>;
+  requestBody?: { content: Record<string, { schema: { $ref: string }; example?: unknown }> };
+  responses: Record<string, { content?: Record<string, { schema: { $ref: string }; example?: unknown }>; links?: Record<string, { operationId: string }> }>;
+};
+const operationObjects = Object.values(document.paths as Record<string, Record<string, OperationObject>>).flatMap((ops) => Object.values(ops));
+const component = (name: string) => document.components.schemas[name];
+
+test('the document says what the services refuse: no empty PATCH, no empty cursor, a register email is an email', (t) => {
+  t.is(component('PatchProduct').minProperties, 1);
+  t.deepEqual(component('PatchProduct').not, { required: ['stock', 'stock_delta'] });
+  t.is(component('Register').properties.email.format, 'email');
+  t.truthy(component('Register').properties.email.pattern);
+  for (const schema of [component('Login').properties.email, component('Register').properties.name, component('CreateProduct').properties.name, component('CreateProduct').properties.category]) {
+    t.is(schema.minLength, 1);
+    t.truthy(schema.pattern, 'a pattern of the characters it takes');
+  }
+  const cursors = operationObjects.flatMap((op) => op.parameters ?? []).filter((p) => p.name === 'cursor');
+  t.is(cursors.length, 2);
+  for (const cursor of cursors) t.is(cursor.schema.minLength, 1);
+  const key = operationObjects.flatMap((op) => op.parameters ?? []).find((p) => p.name === 'Idempotency-Key')!;
+  t.false(new RegExp(key.schema.pattern as string).test('   '), 'a blank key is refused');
+});
+
+test('every operation says its security: [] for the public ones, the bearer token for the others', (t) => {
+  const publicOnes = operationObjects.filter((op) => Array.isArray(op.security) && op.security.length === 0).map((op) => op.operationId).sort();
+  t.deepEqual(publicOnes, ['getProducts', 'getProductsById', 'postAuthLogin', 'postAuthRegister']);
+  for (const op of operationObjects) t.true(Array.isArray(op.security), op.operationId);
+});
+
+test('every example matches its schema, every operation has them, and every link names an operation', (t) => {
+  const ids = new Set(operationObjects.map((op) => op.operationId));
+  let examples = 0;
+  for (const op of operationObjects) {
+    const media = [...Object.values(op.requestBody?.content ?? {}), ...Object.values(op.responses).flatMap((r) => Object.values(r.content ?? {}))];
+    for (const { schema, example } of media) {
+      if (example === undefined) continue;
+      examples++;
+      const validate = ajv.getSchema(`openapi.json${schema.$ref}`)!;
+      t.true(validate(example), `${op.operationId} ${schema.$ref}: ${ajv.errorsText(validate.errors)}`);
+    }
+    const success = Object.entries(op.responses).find(([status]) => status.startsWith('2'))![1];
+    if (success.content) t.not(Object.values(success.content)[0].example, undefined, `${op.operationId} has a response example`);
+    if (op.requestBody) t.not(Object.values(op.requestBody.content)[0].example, undefined, `${op.operationId} has a request example`);
+    for (const p of op.parameters ?? []) if (p.in === 'path') t.not(p.example, undefined, `${op.operationId} ${p.name}`);
+    for (const response of Object.values(op.responses)) for (const link of Object.values(response.links ?? {})) t.true(ids.has(link.operationId), link.operationId);
+  }
+  t.true(examples > 20);
+});
+
+test("each service's part keeps only links to its own operations", async (t) => {
+  for (const name of Object.keys(stack.services) as ServiceName[]) {
+    const part = (await call(stack.url(name), '/openapi.json')).body;
+    const ops = Object.values(part.paths as Record<string, Record<string, OperationObject>>).flatMap((o) => Object.values(o));
+    const ids = new Set(ops.map((op) => op.operationId));
+    for (const op of ops) for (const response of Object.values(op.responses)) for (const link of Object.values(response.links ?? {})) t.true(ids.has(link.operationId), `${name}: ${link.operationId}`);
+  }
+});
+
 test('every public route of every service is documented, and every documented operation exists', (t) => {
   for (const [name, running] of Object.entries(stack.services)) {
     const routes = running!.router.stack
