@@ -1,7 +1,7 @@
 // One configuration for every project's tests; `nx run <project>:test` narrows it to that project's folder.
 export default {
   // tools/deploy/test runs under `npm run test:deploy` (tools/deploy/ava.config.mjs).
-  files: ['services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts', '!tools/deploy/**', 'gateway/test/**/*.test.ts', 'charts/test/**/*.test.ts'],
+  files: ['services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts', '!tools/deploy/**', 'gateway/test/**/*.test.ts', 'charts/test/**/*.test.ts', 'storefront/test/**/*.test.ts'],
   extensions: { ts: 'commonjs' },
   nodeArguments: ['--import=tsx'],
   workerThreads: false,

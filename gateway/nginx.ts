@@ -3,6 +3,9 @@
  * the stack runs. compose/nginx/*.conf are this function's output (committed, drift-tested); the local
  * stack renders its own copy with local addresses.
  */
+import { INTERNAL_TOKEN_HEADER } from '../services/kit/src/auth';
+import { refusedPath } from '../services/kit/src/paths';
+import { wholeApi } from '../services/kit/src/openapi';
 import { gatewayLimits, gatewayRewrites, gatewayRoutes, gatewayUpstream, infrastructure, services, type ServiceName } from '../services/kit/src/topology';
 
 export interface GatewayTarget {
@@ -29,32 +32,133 @@ export interface GatewayTarget {
   acmeWebroot?: string;
   /** For a non-containerized run: where nginx may write its temporary files. */
   tempDir?: string;
+  /**
+   * Who may tell nginx the client's address in X-Forwarded-For: the addresses (or CIDRs) of the load
+   * balancers in front of it. Absent or empty: nobody, every client is its TCP peer (the default). A
+   * list is written into the configuration; `{ include }` names a file nginx reads at start, which
+   * gateway/trusted-proxies.sh writes from TRUSTED_PROXIES (compose: one setting, no regeneration).
+   */
+  trustedProxies?: readonly string[] | { include: string };
+  /**
+   * The built storefront (storefront/build.ts: a folder with index.html and assets/) that nginx serves
+   * at `/`. Absent: `/` is a 404 like every path nginx does not route.
+   */
+  storefront?: string;
 }
 
+/** The services' problem body (services/kit/src/errors.ts, HttpProblem.body()); `detail` may hold nginx variables. */
 const problemBody = (status: number, code: string, title: string, detail: string) =>
   JSON.stringify({ type: `https://product-store.dev/problems/${code.toLowerCase().replace(/_/g, '-')}`, title, status, detail, code });
 
-/** Problem+json answers for what nginx itself refuses. */
-const gatewayErrors: Array<{ status: number; code: string; title: string; detail: string }> = [
-  { status: 403, code: 'FORBIDDEN', title: 'Forbidden', detail: 'This method is not allowed here.' },
+interface GatewayError {
+  status: number;
+  code: string;
+  title: string;
+  detail: string;
+  /** nginx's own codes answered with this problem (494: a request header or cookie too large). */
+  alsoFor?: number[];
+  /** Headers of the answer beyond the common ones. */
+  headers?: string[];
+  /**
+   * Served from an internal URI rather than a named location: nginx cannot redirect a request whose
+   * URI it could not parse (a bad or too long request line) to a named location, and answers 500.
+   * A named location keeps the request's $uri, which the 405 and 429 pages read.
+   */
+  byUri?: boolean;
+}
+
+/**
+ * Problem+json answers for what nginx itself refuses or cannot serve, in the services' shape. A
+ * service's own error (its 503 with Retry-After included) passes through untouched: these pages
+ * apply only to nginx's answers (`proxy_intercept_errors off`).
+ */
+const gatewayErrors: GatewayError[] = [
+  { status: 400, code: 'BAD_REQUEST', title: 'Bad request', detail: 'The request is not valid HTTP.', byUri: true },
+  { status: 403, code: 'FORBIDDEN', title: 'Forbidden', detail: 'This request is not allowed here.' },
   { status: 404, code: 'NOT_FOUND', title: 'Not found', detail: 'No such resource.' },
+  // Allow: what the API document (or the gateway's own path) allows at that path, as the services answer.
+  { status: 405, code: 'METHOD_NOT_ALLOWED', title: 'Method not allowed', detail: 'Allowed: $gateway_allow.', headers: ['add_header Allow $gateway_allow always;'] },
   { status: 413, code: 'PAYLOAD_TOO_LARGE', title: 'Payload too large', detail: `Request bodies are limited to ${gatewayLimits.maxBodyKilobytes * 1024} bytes.` },
-  { status: 429, code: 'RATE_LIMITED', title: 'Too many requests', detail: 'Slow down and retry shortly.' },
-  { status: 502, code: 'SERVICE_UNAVAILABLE', title: 'Service unavailable', detail: 'The service is unavailable; try again shortly.' },
-  { status: 503, code: 'SERVICE_UNAVAILABLE', title: 'Service unavailable', detail: 'The service is unavailable; try again shortly.' },
-  { status: 504, code: 'SERVICE_UNAVAILABLE', title: 'Service unavailable', detail: 'The service did not answer in time; try again shortly.' },
+  { status: 414, code: 'URI_TOO_LONG', title: 'URI too long', detail: 'The request URI is too long.', byUri: true },
+  { status: 429, code: 'RATE_LIMITED', title: 'Too many requests', detail: 'Slow down and retry shortly.', headers: ['add_header Retry-After $gateway_retry_after always;'] },
+  { status: 431, code: 'REQUEST_HEADER_TOO_LARGE', title: 'Request header fields too large', detail: 'A request header or the cookies are too large.', alsoFor: [494] },
+  { status: 500, code: 'INTERNAL_ERROR', title: 'Internal server error', detail: 'An unexpected error occurred; it has been logged.' },
+  { status: 502, code: 'SERVICE_UNAVAILABLE', title: 'Service unavailable', detail: 'The service is unavailable; try again shortly.', headers: ['add_header Retry-After 1 always;'] },
+  { status: 503, code: 'SERVICE_UNAVAILABLE', title: 'Service unavailable', detail: 'The service is unavailable; try again shortly.', headers: ['add_header Retry-After 1 always;'] },
+  { status: 504, code: 'SERVICE_UNAVAILABLE', title: 'Service unavailable', detail: 'The service did not answer in time; try again shortly.', headers: ['add_header Retry-After 1 always;'] },
 ];
 
+const notFound = gatewayErrors.find((e) => e.status === 404)!;
+
+/** Methods in the order the answers list them. */
+const methodOrder = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
+
+/**
+ * What each public path allows (the `Allow` of nginx's own 405s, e.g. to TRACE, which nginx refuses
+ * on every path): the API document's operations, HEAD wherever GET is (as the services answer), and
+ * GET and HEAD on the gateway's own paths. A path with a parameter becomes a regular expression.
+ */
+export function allowedMethods(): Array<{ path: string; regex: boolean; allow: string }> {
+  const list = (methods: string[]) => {
+    const upper = new Set(methods.map((m) => m.toUpperCase()));
+    if (upper.has('GET')) upper.add('HEAD');
+    return methodOrder.filter((m) => upper.has(m)).join(', ');
+  };
+  const out: Array<{ path: string; regex: boolean; allow: string }> = gatewayRewrites.map((r) => ({ path: r.path, regex: false, allow: list(['GET']) }));
+  for (const [path, operations] of Object.entries(wholeApi.paths as Record<string, Record<string, unknown>>)) {
+    const regex = path.includes('{');
+    out.push({ path: regex ? `^${path.replace(/\{[^}]+\}/g, '[^/]+')}$` : path, regex, allow: list(Object.keys(operations)) });
+  }
+  return out;
+}
+
+/**
+ * A request path the gateway refuses (404, as any path it does not route): nginx decodes and
+ * normalizes a path to pick the route, but passes the path as the client sent it, and the services
+ * do neither. So `/internal/carts/..%2F..%2Fcart` matched nginx's `/cart` and reached an internal
+ * route. Refused in the raw path (the query is free): encoded dots, slashes and backslashes, dot
+ * segments, empty segments (`//`), `;` parameters and backslashes. No public path has any of them.
+ * The pattern lives in the kit (services/kit/src/paths.ts): every service refuses the same paths.
+ */
+export { refusedPath };
+
 /** Headers on every answer. add_header in a location replaces the server's, so each location repeats them. */
-function commonHeaders(tls: boolean): string[] {
+function commonHeaders(tls: boolean, csp = apiCsp): string[] {
   return [
     'add_header X-Request-Id $req_id always;',
     'add_header X-Content-Type-Options "nosniff" always;',
     'add_header X-Frame-Options "DENY" always;',
     'add_header Referrer-Policy "no-referrer" always;',
-    `add_header Content-Security-Policy "default-src 'none'; frame-ancestors 'none'" always;`,
+    `add_header Content-Security-Policy "${csp}" always;`,
     'add_header Cross-Origin-Resource-Policy "same-origin" always;',
     ...(tls ? ['add_header Strict-Transport-Security "max-age=63072000; includeSubDomains" always;'] : []),
+  ];
+}
+
+/** The API's answers are data, never a page: nothing may load from them. */
+const apiCsp = "default-src 'none'; frame-ancestors 'none'";
+/**
+ * The storefront's pages: its own script, stylesheet and API calls from this origin only; no inline
+ * script or style, no eval, no plug-ins, no framing, forms post nowhere else.
+ */
+export const storefrontCsp =
+  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'";
+
+/**
+ * The storefront's static files. A path that names no file is a 404 as before (so /metrics, /ready
+ * and /internal/ stay unreachable), and the API routes are longer prefixes, which nginx prefers:
+ * a file can never shadow one. index.html is revalidated on every visit; the assets carry a hash
+ * of their content in their names, so they are cached for good.
+ */
+function storefrontLocations(root: string, tls: boolean): string[] {
+  const headers = commonHeaders(tls, storefrontCsp);
+  const block = (match: string, body: string[]) => [`location ${match} {`, ...[...body, ...headers].map((l) => `    ${l}`), '}'];
+  const common = [`root ${root};`, 'gzip_types text/css application/javascript;'];
+  return [
+    '# The storefront (storefront/build.ts); anything else, including /metrics, /ready and the services\' /internal/ endpoints: 404.',
+    ...block('= /', [...common, 'try_files /index.html =404;', 'add_header Cache-Control "no-cache" always;']),
+    ...block('/assets/', [...common, 'try_files $uri =404;', 'add_header Cache-Control "public, max-age=31536000, immutable" always;']),
+    ...block('/', [...common, 'try_files $uri =404;', 'add_header Cache-Control "no-cache" always;']),
   ];
 }
 
@@ -69,17 +173,24 @@ function addresses(target: GatewayTarget, service: ServiceName): readonly string
   return list;
 }
 
+/**
+ * A path that is not in normal form names no public resource ($gateway_refused_path): checked where
+ * nginx proxies, since those pass the path on as the client sent it.
+ */
 function proxyTo(service: ServiceName, uri = ''): string[] {
-  return [`proxy_pass http://${upstreamName(service)}${uri};`];
+  return ['if ($gateway_refused_path) {', '    return 404;', '}', `proxy_pass http://${upstreamName(service)}${uri};`];
 }
 
-function locations(tls: boolean): string[] {
+/** A string in an nginx configuration: double-quoted, `"` and `\` escaped. */
+const quoted = (value: string) => `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
+
+function locations(tls: boolean, storefront?: string): string[] {
   const headers = commonHeaders(tls);
   const block = (match: string, body: string[]) => [`location ${match} {`, ...[...body, ...headers].map((l) => `    ${l}`), '}'];
   const out: string[] = [];
   out.push('# The gateway\'s own paths: the guide\'s "Nginx+Backend" check (backend readiness) and the API document.');
   for (const rewrite of gatewayRewrites) {
-    out.push(...block(`= ${rewrite.path}`, ['limit_except GET { deny all; }', ...proxyTo(rewrite.service, rewrite.upstreamPath)]));
+    out.push(...block(`= ${rewrite.path}`, ['if ($request_method !~ ^(GET|HEAD)$) {', '    return 405;', '}', ...proxyTo(rewrite.service, rewrite.upstreamPath)]));
   }
   for (const route of gatewayRoutes) {
     const limit =
@@ -88,36 +199,145 @@ function locations(tls: boolean): string[] {
         : `limit_req zone=api burst=${gatewayLimits.apiBurst} nodelay;`;
     out.push(...block(route.match === 'exact' ? `= ${route.path}` : route.path, [limit, ...proxyTo(route.service)]));
   }
-  out.push('# Anything else, including /metrics, /ready and the services\' /internal/ endpoints: 404.');
-  out.push(...block('/', ['return 404;']));
+  if (storefront) out.push(...storefrontLocations(storefront, tls));
+  else {
+    out.push('# Anything else, including /metrics, /ready and the services\' /internal/ endpoints: 404.');
+    out.push(...block('/', ['return 404;']));
+  }
+  out.push(...errorLocations(tls));
+  return out;
+}
+
+/** The problem+json pages of nginx's own answers (`error_page` in errorPages()). */
+function errorLocations(tls: boolean): string[] {
+  const headers = commonHeaders(tls);
+  const block = (match: string, body: string[]) => [`location ${match} {`, ...[...body, ...headers].map((l) => `    ${l}`), '}'];
+  const out: string[] = [];
   for (const e of gatewayErrors) {
-    out.push(...block(`@error_${e.status}`, ['default_type application/problem+json;', `return ${e.status} '${problemBody(e.status, e.code, e.title, e.detail)}';`]));
+    const body = [
+      // No type from the path's extension (/openapi.json): always problem+json.
+      'types { }',
+      'default_type application/problem+json;',
+      // nginx refuses TRACE before it looks at the path: on a path it does not route, that is a 404.
+      ...(e.status === 405 ? ['if ($gateway_allow = "") {', `    return 404 '${problemBody(404, notFound.code, notFound.title, notFound.detail)}';`, '}'] : []),
+      ...(e.headers ?? []),
+      `return ${e.status} '${problemBody(e.status, e.code, e.title, e.detail)}';`,
+    ];
+    out.push(...block(errorTarget(e).location, [...(e.byUri ? ['internal;'] : []), ...body]));
   }
   return out;
+}
+
+/**
+ * The public side's request headers to the services. X-Forwarded-For and X-Real-IP carry nginx's
+ * client address (after the trusted proxies' X-Forwarded-For, when there are any), replacing what the
+ * client sent: a service that trusts its gateway (TRUSTED_PROXIES) reads that one address. A client's
+ * X-Internal-Token is dropped: only the services' own calls carry one. proxy_set_header in a server
+ * replaces the http block's, so this list repeats them.
+ */
+function publicProxyHeaders(): string[] {
+  return [
+    ...proxyHeaders(),
+    'proxy_set_header X-Forwarded-Host $host;',
+    `proxy_set_header ${INTERNAL_TOKEN_HEADER} "";`,
+  ];
+}
+
+/** Request headers to the services on every listener (the internal ones keep X-Internal-Token). */
+function proxyHeaders(): string[] {
+  return [
+    'proxy_set_header Connection "";',
+    'proxy_set_header Host $host;',
+    'proxy_set_header X-Request-Id $req_id;',
+    'proxy_set_header X-Real-IP $remote_addr;',
+    'proxy_set_header X-Forwarded-For $remote_addr;',
+    'proxy_set_header X-Forwarded-Proto $scheme;',
+  ];
+}
+
+/** Where nginx's own answer with this problem is served from. */
+function errorTarget(e: GatewayError): { location: string; page: string } {
+  return e.byUri ? { location: `= /@gateway-error/${e.status}`, page: `/@gateway-error/${e.status}` } : { location: `@error_${e.status}`, page: `@error_${e.status}` };
+}
+
+const errorPages = () => gatewayErrors.flatMap((e) => [e.status, ...(e.alsoFor ?? [])].map((code) => `error_page ${code} = ${errorTarget(e).page};`));
+
+/** The public servers' checks and pages, before their locations. */
+function publicServerCommon(): string[] {
+  return [
+    'server_tokens off;',
+    ...errorPages(),
+    ...publicProxyHeaders(),
+  ];
+}
+
+/** The maps the public servers read: refused paths, each path's methods, the wait after a 429. */
+function publicMaps(storefront: boolean): string[] {
+  const authPaths = gatewayRoutes.filter((r) => r.rateLimit === 'auth');
+  if (authPaths.some((r) => r.match !== 'exact')) throw new Error('auth routes are exact paths');
+  return [
+    '# Paths nginx would normalize before routing but pass on as sent: encoded dots, slashes or',
+    '# backslashes, dot segments, empty segments, `;` parameters (gateway/nginx.ts refusedPath).',
+    'map $request_uri $gateway_refused_path {',
+    `    ${quoted(`~*${refusedPath}`)} 1;`,
+    '    default "";',
+    '}',
+    '',
+    '# What a path allows, for the Allow of nginx\'s own 405 (the API document\'s operations).',
+    'map $uri $gateway_allow {',
+    ...allowedMethods().map((m) => `    ${quoted(m.regex ? `~${m.path}` : m.path)} ${quoted(m.allow)};`),
+    // With the storefront every other path is its location `/`: a file there (any other path is
+    // try_files' 404 first) is read with GET and HEAD only.
+    `    default ${storefront ? '"GET, HEAD"' : '""'};`,
+    '}',
+    '',
+    '# Seconds until the limit lets a request through again: one request\'s share of the rate.',
+    'map $uri $gateway_retry_after {',
+    ...authPaths.map((r) => `    ${quoted(r.path)} ${Math.ceil(60 / gatewayLimits.authRatePerMinute)};`),
+    `    default ${Math.ceil(1 / gatewayLimits.apiRatePerSecond)};`,
+    '}',
+  ];
+}
+
+/**
+ * The client's address behind trusted load balancers: their X-Forwarded-For, read from the right and
+ * skipping the trusted ones (real_ip_recursive), becomes $remote_addr, which the limits key on and
+ * the access log shows. Without a trusted address nginx never reads the header.
+ */
+function realIp(trusted: GatewayTarget['trustedProxies']): string[] {
+  const from = !trusted ? [] : 'include' in trusted ? [`include ${trusted.include};`] : trusted.map((a) => `set_real_ip_from ${a};`);
+  return [
+    '# Client addresses: X-Forwarded-For counts only from the trusted proxies (TRUSTED_PROXIES; none by default).',
+    'real_ip_header X-Forwarded-For;',
+    'real_ip_recursive on;',
+    ...from,
+  ];
 }
 
 const indent = (lines: string[], by = 4) => lines.map((l) => (l ? `${' '.repeat(by)}${l}` : l));
 
 export function renderNginx(target: GatewayTarget): string {
-  const serverCommon = [
-    'server_tokens off;',
-    ...gatewayErrors.map((e) => `error_page ${e.status} = @error_${e.status};`),
-  ];
+  const serverCommon = publicServerCommon();
   const http = [
     'include /etc/nginx/mime.types;',
     'default_type application/octet-stream;',
     '',
-    "log_format json escape=json '{\"time\":\"$time_iso8601\",\"request_id\":\"$req_id\",\"remote_addr\":\"$remote_addr\",'",
+    '# remote_addr: the client (behind a trusted proxy, the one it names); peer: who connected.',
+    "log_format json escape=json '{\"time\":\"$time_iso8601\",\"request_id\":\"$req_id\",\"remote_addr\":\"$remote_addr\",\"peer\":\"$realip_remote_addr\",'",
     "    '\"method\":\"$request_method\",\"uri\":\"$uri\",\"status\":$status,\"bytes\":$body_bytes_sent,'",
     "    '\"duration_s\":$request_time,\"upstream\":\"$upstream_addr\",\"upstream_status\":\"$upstream_status\",'",
     "    '\"upstream_connect_s\":\"$upstream_connect_time\",\"user_agent\":\"$http_user_agent\"}';",
     `access_log ${target.accessLog} json;`,
+    '',
+    ...realIp(target.trustedProxies),
     '',
     '# The client\'s request id when it is sane, else nginx\'s own; the services log it and echo it.',
     'map $http_x_request_id $req_id {',
     '    "~^[A-Za-z0-9._:-]{8,128}$" $http_x_request_id;',
     '    default $request_id;',
     '}',
+    '',
+    ...publicMaps(Boolean(target.storefront)),
     '',
     'sendfile on;',
     'keepalive_timeout 65s;',
@@ -143,12 +363,7 @@ export function renderNginx(target: GatewayTarget): string {
     '# so nginx never sends a request on a connection the service is closing; a draining service waits',
     '# that long before it closes idle connections (services/kit/src/drain.ts).',
     'proxy_http_version 1.1;',
-    'proxy_set_header Connection "";',
-    'proxy_set_header Host $host;',
-    'proxy_set_header X-Request-Id $req_id;',
-    'proxy_set_header X-Real-IP $remote_addr;',
-    'proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;',
-    'proxy_set_header X-Forwarded-Proto $scheme;',
+    ...proxyHeaders(),
     'proxy_hide_header X-Request-Id;',
     `proxy_connect_timeout ${duration(gatewayUpstream.connectTimeoutMs)};`,
     'proxy_read_timeout 30s;',
@@ -183,7 +398,7 @@ export function renderNginx(target: GatewayTarget): string {
   if (target.tls) {
     servers.push(
       'server {',
-      ...indent([`listen ${target.listen};`, 'server_tokens off;', ...acme, 'location / {', '    return 301 https://$host$request_uri;', '}']),
+      ...indent([`listen ${target.listen};`, 'server_tokens off;', ...errorPages(), ...acme, 'location / {', '    return 301 https://$host$request_uri;', '}', ...errorLocations(false)]),
       '}',
       '',
       'server {',
@@ -198,12 +413,12 @@ export function renderNginx(target: GatewayTarget): string {
         'ssl_session_tickets off;',
         ...serverCommon,
         '',
-        ...locations(true),
+        ...locations(true, target.storefront),
       ]),
       '}',
     );
   } else {
-    servers.push('server {', ...indent([`listen ${target.listen};`, ...serverCommon, ...acme, '', ...locations(false)]), '}');
+    servers.push('server {', ...indent([`listen ${target.listen};`, ...serverCommon, ...acme, '', ...locations(false, target.storefront)]), '}');
   }
   if (target.internalListen) {
     servers.push(
@@ -241,6 +456,28 @@ export function renderNginx(target: GatewayTarget): string {
 }
 
 /**
+ * The same refusals for ingress-nginx, as a `configuration-snippet` (charts/ingress.ts, opt-in: the
+ * controller refuses snippets unless its operator allows them). It lands in every location the
+ * controller generates for an Ingress: paths not in normal form are the controller's 404, and a
+ * client's X-Internal-Token is dropped.
+ */
+export function ingressSnippet(): string {
+  return [
+    '# gateway/nginx.ts: a path nginx would normalize but pass on as sent names no public resource.',
+    `if ($request_uri ~* ${quoted(refusedPath)}) {`,
+    '    return 404;',
+    '}',
+    '# Only the services\' own calls carry an internal token.',
+    `proxy_set_header ${INTERNAL_TOKEN_HEADER} "";`,
+    '',
+  ].join('\n');
+}
+
+/** Where the compose nginx container's start writes the trusted proxies (gateway/trusted-proxies.sh). */
+export const trustedProxiesFile = '/tmp/trusted-proxies.conf';
+const trustedProxiesInclude = '/tmp/trusted-proxies*.conf';
+
+/**
  * The compose deployment: services by their compose names, logs to the container's output. Every
  * replica of a service carries the service's name on the network (compose/generate.ts), so the one
  * name stands for all of them.
@@ -255,6 +492,9 @@ export function composeTarget(options: { tls: boolean }): GatewayTarget {
     pidFile: '/tmp/nginx.pid',
     acmeWebroot: '/var/www/certbot',
     tempDir: '/tmp',
+    // Written at start by gateway/trusted-proxies.sh (compose/generate.ts); a pattern, so that nginx
+    // also starts from this file alone (no file: no trusted proxy).
+    trustedProxies: { include: trustedProxiesInclude },
     ...(options.tls
       ? { tls: { listen: infrastructure.nginx.containerTlsPort, certificate: '/etc/letsencrypt/live/product-store/fullchain.pem', certificateKey: '/etc/letsencrypt/live/product-store/privkey.pem' } }
       : {}),
