@@ -27,8 +27,10 @@ RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
 FROM ${NODE_IMAGE}
 ARG SERVICE
 ARG PORT
+# HOST: a container listens on all its interfaces (the kit's default is loopback, for development).
 ENV NODE_ENV=production \
     ENVIRONMENT=production \
+    HOST=0.0.0.0 \
     PORT=${PORT} \
     OTEL_SERVICE_NAME=${SERVICE}
 WORKDIR /app

@@ -2,6 +2,7 @@
 # Entrypoint of Product Store's Cassandra image, in front of the official docker-entrypoint.sh.
 #
 # When the container runs the server (no arguments, flags, or `cassandra ...`):
+#  - cassandra-set-durability sets the commit log sync in cassandra.yaml (CASSANDRA_COMMITLOG_SYNC);
 #  - the JMX exporter agent of JVM_EXTRA_OPTS needs its rules at JMX_EXPORTER_CONFIG: without them the
 #    JVM would not start, so this stops first with a message that says what to mount;
 #  - with CASSANDRA_PASSWORD set, cassandra.yaml gets PasswordAuthenticator and CassandraAuthorizer
@@ -51,5 +52,8 @@ if [ -n "${CASSANDRA_PASSWORD:-}" ]; then
 else
   log 'CASSANDRA_PASSWORD is not set: authentication stays off'
 fi
+
+# The commit log's durability, from CASSANDRA_COMMITLOG_SYNC and its window or period.
+cassandra-set-durability "${CASSANDRA_CONF:-/etc/cassandra}/cassandra.yaml"
 
 exec docker-entrypoint.sh "$@"

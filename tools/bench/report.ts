@@ -18,7 +18,16 @@ export interface BenchReport {
   durationS: number;
   mode: 'full' | 'quick';
   machine: { cpus: number; loadAverage: number[]; node: string; platform: string };
-  method: { client: string; connections: number; sliceMs: number; warmupMs: number; rounds: number; gateway: string };
+  method: {
+    client: string;
+    connections: number;
+    sliceMs: number;
+    warmupMs: number;
+    rounds: number;
+    gateway: string;
+    /** Cassandra's commit log sync as the node reported it (system_views.settings): what the checkouts' latency includes. */
+    commitlogSync?: string;
+  };
   comparisons: Comparison[];
   checkouts: CheckoutResult[];
   paxos?: PaxosResult;
@@ -52,12 +61,13 @@ const line = (name: string, value: number | undefined | null, op: '>=' | '<=', l
 export function budgets(report: Omit<BenchReport, 'budgets'>): BudgetLine[] {
   const cmp = (name: string) => report.comparisons.find((c) => c.name === name);
   const trivial = cmp('trivial route');
+  const koa = cmp('trivial route, Koa alone');
   const product = cmp('GET /products/{id}');
   const at20 = report.checkouts.find((c) => c.ratePerSecond === 20);
   const rss = Object.entries(report.processes).map(([name, p]) => [name, p.afterCheckouts?.rssMb ?? p.afterThroughput?.rssMb] as const);
   const maxRss = rss.reduce<readonly [string, number | undefined]>((m, r) => ((r[1] ?? 0) > (m[1] ?? -1) ? r : m), ['', undefined]);
   return [
-    line('kit app vs raw node:http, GET /health', trivial?.ratio, '>=', 0.6, '×', trivial ? `${trivial.sides[0].median} vs ${trivial.sides[1].median} req/s` : 'not measured'),
+    line('kit app vs raw node:http, GET /health', trivial?.ratio, '>=', 0.6, '×', trivial ? `${trivial.sides[0].median} vs ${trivial.sides[1].median} req/s${koa ? `; Koa + @koa/router alone ${koa.ratio.toFixed(2)}×` : ''}` : 'not measured'),
     line('GET /products/{id} vs the driver alone', product?.ratio, '>=', 0.6, '×', product ? `${product.sides[0].median} req/s vs ${product.sides[1].median} op/s` : 'not measured'),
     line('Paxos operations per (add one line + checkout)', report.paxos?.perCheckout, '<=', 5, 'ops', report.paxos ? `${report.paxos.casWrite} CASWrite + ${report.paxos.casRead} CASRead over ${report.paxos.checkouts} checkouts` : 'not measured'),
     line('checkout p99 at 20 checkouts/s', at20?.latencyMs.p99, '<=', 250, 'ms', at20 ? `${at20.completed}/${at20.scheduled} created, p50 ${at20.latencyMs.p50} ms, p95 ${at20.latencyMs.p95} ms` : 'not measured'),
@@ -111,6 +121,7 @@ export function formatReport(report: BenchReport): string {
         ]),
       ),
     );
+    if (report.method.commitlogSync) out.push(`checkouts ran on Cassandra's commit log sync ${report.method.commitlogSync}`);
   }
   if (report.paxos) {
     const p = report.paxos;

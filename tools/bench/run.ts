@@ -5,7 +5,7 @@
  *
  * It starts what it measures, on loopback only and on ports of its own: Cassandra (its own data
  * folder and ports unless CASSANDRA_HOST names one), the four services, a second backend with
- * tracing on, nginx rendered from gateway/nginx.ts, the two trivial servers, an OTLP sink; and stops
+ * tracing on, nginx rendered from gateway/nginx.ts, the three trivial servers, an OTLP sink; and stops
  * them all at the end. Exit status 0 even when a budget is missed, unless --strict.
  */
 import { createServer, type Server } from 'node:http';
@@ -18,6 +18,9 @@ import { renderNginx } from '../../gateway/nginx';
 import { repoRoot } from '../cassandra/launcher';
 import { startLocalStack, type RunningStack } from '../stack/stack';
 import { startProcess, waitForHttp, which, type ManagedProcess } from '../stack/processes';
+import { onStopSignals } from '../stack/signals';
+import { nodeDurability } from '../cassandra/durability';
+import { Client } from 'cassandra-driver';
 import { budgets, formatReport, type BenchReport, type PaxosResult } from './report';
 import { casCounts, compare, cqlSide, httpSide, processHealth, runWorker, type CompareOptions, type Comparison } from './measure';
 import type { CheckoutResult } from './checkout-load';
@@ -59,6 +62,7 @@ const ports = {
   nginxStatus: 18281,
   raw: 18290,
   kit: 18291,
+  koa: 18292,
 } as const;
 
 /** Source addresses for the gateway runs: one per connection or customer, so no single address is throttled. */
@@ -123,10 +127,24 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
   };
   const extra: ManagedProcess[] = [];
   let stack: RunningStack | undefined;
+  let stackStarting: Promise<RunningStack> | undefined;
   const otlp = await startOtlpSink();
+  // Once, whether the run ends or a signal stops it first (activeStop): a stack still starting is
+  // stopped when its start ends.
+  let stopped: Promise<void> | undefined;
+  const stopEverything = () =>
+    (stopped ??= (async () => {
+      if (!stack && stackStarting) stack = await stackStarting.catch(() => undefined);
+      for (const proc of extra.reverse()) await proc.stop();
+      await stack?.stop();
+      await otlp.close();
+      log(`stopped everything (${logLines} log lines from the services)`);
+    })());
+  activeStop = stopEverything;
   try {
     log(`starting Cassandra and the services (ports ${Object.values(ports.services).join(', ')})`);
-    stack = await startLocalStack({ dataDir: join(options.outDir, 'stack'), env, sink, servicesOnly: true, ports: { services: ports.services } });
+    stackStarting = startLocalStack({ dataDir: join(options.outDir, 'stack'), env, sink, servicesOnly: true, ports: { services: ports.services } });
+    stack = await stackStarting;
     const cassandra = stack.cassandra;
     const metricsUrl = `http://${cassandra.host}:${cassandra.metricsPort ?? 7070}/metrics`;
     const url = (s: keyof typeof ports.services) => `http://127.0.0.1:${ports.services[s]}`;
@@ -140,6 +158,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     log('starting the trivial servers, a traced backend and nginx');
     await start('raw-http', ['--require', 'tsx/cjs', join(__dirname, 'servers', 'raw-health.ts')], ports.raw, '/health');
     await start('kit-app', ['--require', 'tsx/cjs', '--require', instrumentation, join(__dirname, 'servers', 'kit-health.ts')], ports.kit, '/health');
+    await start('koa-alone', ['--require', 'tsx/cjs', join(__dirname, 'servers', 'koa-health.ts')], ports.koa, '/health');
     await start('backend-traced', ['--require', 'tsx/cjs', '--require', instrumentation, join(repoRoot, 'services', 'backend', 'src', 'main.ts')], ports.tracedBackend, '/ready', {
       CASSANDRA_HOST: cassandra.host,
       CASSANDRA_PORT: String(cassandra.port),
@@ -178,6 +197,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const http = (u: string, path: string, extraSpec: { headers?: Record<string, string>; localAddresses?: string[] } = {}) => ({ url: u, path, connections: p.connections, ...extraSpec });
     const comparisons: Comparison[] = [];
     comparisons.push(await compare('trivial route', 'kit app / raw node:http', [httpSide('kit app', http(`http://127.0.0.1:${ports.kit}`, '/health')), httpSide('raw node:http', http(`http://127.0.0.1:${ports.raw}`, '/health'))], cmp));
+    // The ceiling of the line above: Koa and @koa/router with nothing of the kit (the kit can be no faster).
+    comparisons.push(await compare('trivial route, Koa alone', 'Koa + @koa/router / raw node:http', [httpSide('Koa alone', http(`http://127.0.0.1:${ports.koa}`, '/health')), httpSide('raw node:http', http(`http://127.0.0.1:${ports.raw}`, '/health'))], cmp));
     comparisons.push(await compare('GET /products/{id}', 'route / driver alone', [httpSide('backend', http(url('backend'), productPath)), cqlSide('driver', { ...db, operation: { route: 'product', productId: productIds[0] } })], cmp));
     comparisons.push(await compare('GET /products?limit=20', 'route / driver alone', [httpSide('backend', http(url('backend'), '/products?limit=20')), cqlSide('driver', { ...db, operation: { route: 'products', limit: 20 } })], cmp));
     comparisons.push(
@@ -216,6 +237,9 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       checkouts.push(r);
     }
     const afterCheckouts = await healthAll();
+    // The durability the checkouts paid for (docs/performance.md): what the node itself says it runs.
+    const commitlogSync = await withClient(cassandra, nodeDurability).catch((err: Error) => `unknown (${err.message})`);
+    log(`Cassandra's commit log sync: ${commitlogSync}`);
     const processes: BenchReport['processes'] = {};
     for (const name of Object.keys(processNames)) processes[name] = { afterThroughput: afterThroughput[name], afterCheckouts: afterCheckouts[name] };
     log(`spans exported by the traced backend: ${otlp.requests()} OTLP requests`);
@@ -233,6 +257,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
         warmupMs: p.warmupMs,
         rounds: p.rounds,
         gateway: gateway ? 'nginx from gateway/nginx.ts, its api rate limit raised for the bench; connections spread over loopback source addresses' : 'nginx not installed: skipped',
+        commitlogSync,
       },
       comparisons,
       checkouts,
@@ -244,12 +269,23 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     if (tail.length) process.stderr.write(`${tail.join('\n')}\n`);
     throw err;
   } finally {
-    for (const proc of extra.reverse()) await proc.stop();
-    await stack?.stop();
-    await otlp.close();
-    log(`stopped everything (${logLines} log lines from the services)`);
+    await stopEverything();
   }
 }
+
+/** Runs `work` with a driver client of its own on the bench's Cassandra. */
+async function withClient<T>(cassandra: { host: string; port: number }, work: (client: Client) => Promise<T>): Promise<T> {
+  const client = new Client({ contactPoints: [`${cassandra.host}:${cassandra.port}`], localDataCenter: 'datacenter1' });
+  try {
+    await client.connect();
+    return await work(client);
+  } finally {
+    await client.shutdown().catch(() => undefined);
+  }
+}
+
+/** What a signal stops: everything the running bench started (set by runBench). */
+let activeStop: (() => Promise<void>) | undefined;
 
 async function measurePaxos(metricsUrl: string, checkouts: number, checkout: () => Promise<void>): Promise<PaxosResult> {
   const idleStart = await casCounts(metricsUrl);
@@ -306,6 +342,14 @@ export function writeReport(report: BenchReport, outDir: string): string {
 
 if (require.main === module) {
   const options = parseArgs(process.argv.slice(2));
+  // Ctrl-C or SIGTERM stops what the bench started, Cassandra included (tools/stack/signals.ts).
+  onStopSignals(
+    () => {
+      log('stopping');
+      void (activeStop?.() ?? Promise.resolve()).finally(() => process.exit(130));
+    },
+    { say: log, leftBehind: () => "the bench's Cassandra (the next run adopts it)" },
+  );
   runBench(options).then(
     (report) => {
       const file = writeReport(report, options.outDir);

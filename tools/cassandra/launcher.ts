@@ -11,6 +11,7 @@ import { createConnection } from 'node:net';
 import { homedir } from 'node:os';
 import { basename, dirname, join, resolve } from 'node:path';
 import { Client } from 'cassandra-driver';
+import { durabilityFrom } from './durability';
 
 const here = __dirname;
 export const repoRoot = resolve(here, '..', '..');
@@ -34,17 +35,38 @@ export interface CassandraOptions {
   /** Local JMX port (nodetool). @default CASSANDRA_JMX_PORT or 7199 */
   jmxPort?: number;
   /**
+   * The node's own address (listen_address and rpc_address; its JMX exporter listens there too), and
+   * the seed it joins. A cluster on one machine gives each node a loopback address of its own
+   * (127.0.0.N: all of 127/8 is loopback on Linux). @default 127.0.0.1, its own address as the seed
+   */
+  address?: string;
+  seed?: string;
+  /**
+   * How long a starting node listens to gossip before it acts on the ring. Short by default (a lone
+   * node, or an empty cluster's nodes); a node that bootstraps needs to have heard from its seed first,
+   * else it stops with "Unable to contact any seeds". @default 100 ms
+   */
+  ringDelayMs?: number;
+  /**
    * Top-level scalar settings of cassandra.yaml that replace the launcher's values or add to them,
    * e.g. `{ tombstone_failure_threshold: 100 }`. Cassandra 5.0 key names only (it rejects unknown keys).
    */
   yaml?: Record<string, string | number | boolean>;
+  /**
+   * Nodes of the project's own Cassandra (ensureCassandra): more than one starts a cluster on
+   * 127.0.0.1 ... 127.0.0.N (startCassandraCluster). @default CASSANDRA_NODES or 1
+   */
+  nodes?: number;
   /** How long to wait for CQL to answer. @default 180 s */
   startTimeoutMs?: number;
   log?: (line: string) => void;
 }
 
 export interface CassandraHandle {
+  /** The (first) node's address. */
   host: string;
+  /** Every node's address, comma-separated, as CASSANDRA_HOST takes them (one node: `host`). */
+  contactPoints: string;
   port: number;
   /** Version reported by the node itself. */
   releaseVersion: string;
@@ -52,6 +74,12 @@ export interface CassandraHandle {
   metricsPort?: number;
   /** True when this launcher started (or adopted) the process and stop() ends it. */
   owned: boolean;
+  /**
+   * How this launcher got it: started it; adopted one an earlier launcher left running (stop() ends
+   * it); shared one another running launcher owns; or the external one CASSANDRA_HOST names.
+   */
+  origin: 'started' | 'adopted' | 'shared' | 'external';
+  /** How long ensureCassandra took: a start-up time only when `origin` is `started`. */
   startMs: number;
   stop(): Promise<void>;
 }
@@ -65,12 +93,16 @@ export async function ensureCassandra(options: CassandraOptions = {}): Promise<C
   const external = process.env.CASSANDRA_HOST;
   if (external) {
     const started = Date.now();
+    // CASSANDRA_HOST may list several nodes (the services' contact points): the first one answers here.
+    const host = external.split(',')[0].trim();
     log(`using the existing Cassandra at ${external}:${port} (CASSANDRA_HOST)`);
-    const releaseVersion = await waitForCql(external, port, options.startTimeoutMs ?? 60_000, () => undefined);
+    const releaseVersion = await waitForCql(host, port, options.startTimeoutMs ?? 60_000, () => undefined);
     // Its JMX exporter, where CASSANDRA_METRICS_PORT says (the launcher's default otherwise).
     const metricsPort = options.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070);
-    return { host: external, port, releaseVersion, metricsPort, owned: false, startMs: Date.now() - started, stop: async () => undefined };
+    return { host, contactPoints: external, port, releaseVersion, metricsPort, owned: false, origin: 'external', startMs: Date.now() - started, stop: async () => undefined };
   }
+  const nodes = options.nodes ?? Number(process.env.CASSANDRA_NODES || 1);
+  if (nodes > 1) return startCassandraCluster({ ...options, nodes, port, log });
   return startLocalCassandra({ ...options, port, log });
 }
 
@@ -161,7 +193,7 @@ export function resolveJars(log: (line: string) => void = defaultLog): string {
   return lib;
 }
 
-function javaBinary(): string {
+export function javaBinary(): string {
   if (process.env.CASSANDRA_JAVA) return process.env.CASSANDRA_JAVA;
   const debianJdk17 = '/usr/lib/jvm/java-17-openjdk-amd64/bin/java';
   return existsSync(debianJdk17) ? debianJdk17 : 'java';
@@ -187,7 +219,7 @@ const jvm17Flags = [
 ];
 
 /** The `nodetool` of the project's Cassandra: the tool class from the same jars, over local JMX. */
-export function nodetoolCommand(args: string[]): { command: string; args: string[] } {
+export function nodetoolCommand(args: string[], jmxPort: number | string = process.env.CASSANDRA_JMX_PORT || 7199): { command: string; args: string[] } {
   const lib = resolveJars(() => undefined);
   return {
     command: javaBinary(),
@@ -198,7 +230,8 @@ export function nodetoolCommand(args: string[]): { command: string; args: string
       '-Dlogback.configurationFile=logback-tools.xml',
       'org.apache.cassandra.tools.NodeTool',
       '-h', '127.0.0.1',
-      '-p', process.env.CASSANDRA_JMX_PORT || '7199',
+      // Every node's JMX listens on 127.0.0.1 (a local JMX port), each on a port of its own.
+      '-p', String(jmxPort),
       ...args,
     ],
   };
@@ -227,12 +260,19 @@ export function mergeYaml(yaml: string, overrides: Record<string, string | numbe
   return `${lines.join('\n').trimEnd()}\n${added.length ? `${added.join('\n')}\n` : ''}`;
 }
 
-function writeConfig(dataDir: string, port: number, overrides?: Record<string, string | number | boolean>): string {
-  const conf = join(dataDir, 'conf');
-  mkdirSync(conf, { recursive: true });
-  const dirs = ['data', 'commitlog', 'saved_caches', 'hints', 'cdc_raw', 'logs'].map((d) => join(dataDir, d));
-  for (const d of dirs) mkdirSync(d, { recursive: true });
-  const yaml = `# Written by tools/cassandra/launcher.ts: a single-node development and test cluster.
+/**
+ * The node's cassandra.yaml. The commit log sync is the deployments' (durability.ts, from
+ * CASSANDRA_COMMITLOG_SYNC and the deployment spec's defaults); `overrides` come last.
+ */
+export function renderConfig(
+  dataDir: string,
+  port: number,
+  overrides?: Record<string, string | number | boolean>,
+  env: Readonly<Record<string, string | undefined>> = process.env,
+  node: { address: string; seed: string } = { address: '127.0.0.1', seed: '127.0.0.1' },
+): string {
+  const commitlog = Object.entries(durabilityFrom(env).yaml).map(([key, value]) => `${key}: ${value}`).join('\n');
+  const yaml = `# Written by tools/cassandra/launcher.ts: a node of a development and test cluster.
 cluster_name: product-store-local
 num_tokens: 1
 initial_token: 0
@@ -241,10 +281,10 @@ endpoint_snitch: SimpleSnitch
 seed_provider:
   - class_name: org.apache.cassandra.locator.SimpleSeedProvider
     parameters:
-      - seeds: "127.0.0.1:${port + 10}"
-listen_address: 127.0.0.1
+      - seeds: "${node.seed}:${port + 10}"
+listen_address: ${node.address}
 storage_port: ${port + 10}
-rpc_address: 127.0.0.1
+rpc_address: ${node.address}
 native_transport_port: ${port}
 start_native_transport: true
 data_file_directories:
@@ -253,15 +293,22 @@ commitlog_directory: ${join(dataDir, 'commitlog')}
 saved_caches_directory: ${join(dataDir, 'saved_caches')}
 hints_directory: ${join(dataDir, 'hints')}
 cdc_raw_directory: ${join(dataDir, 'cdc_raw')}
-commitlog_sync: periodic
-commitlog_sync_period: 10s
+${commitlog}
 auto_snapshot: false
 disk_access_mode: standard
 concurrent_compactors: 1
 authenticator: AllowAllAuthenticator
 authorizer: AllowAllAuthorizer
 `;
-  writeFileSync(join(conf, 'cassandra.yaml'), mergeYaml(yaml, overrides));
+  return mergeYaml(yaml, overrides);
+}
+
+function writeConfig(dataDir: string, port: number, overrides: Record<string, string | number | boolean> | undefined, node: { address: string; seed: string }): string {
+  const conf = join(dataDir, 'conf');
+  mkdirSync(conf, { recursive: true });
+  const dirs = ['data', 'commitlog', 'saved_caches', 'hints', 'cdc_raw', 'logs'].map((d) => join(dataDir, d));
+  for (const d of dirs) mkdirSync(d, { recursive: true });
+  writeFileSync(join(conf, 'cassandra.yaml'), renderConfig(dataDir, port, overrides, process.env, node));
   writeFileSync(
     join(conf, 'logback.xml'),
     `<configuration scan="false">
@@ -347,8 +394,11 @@ export async function waitForCql(host: string, port: number, timeoutMs: number, 
 function logTail(dataDir: string, lines = 40): string {
   for (const file of [join(dataDir, 'logs', 'system.log'), join(dataDir, 'logs', 'stdout.log')]) {
     if (existsSync(file)) {
-      const text = readFileSync(file, 'utf8').trimEnd().split('\n').slice(-lines).join('\n');
-      if (text) return `--- last lines of ${file} ---\n${text}`;
+      const all = readFileSync(file, 'utf8').trimEnd().split('\n');
+      const text = all.slice(-lines).join('\n');
+      // Why it stopped is often an ERROR followed by many lines of a clean shutdown.
+      const errors = all.flatMap((l, i) => (l.startsWith('ERROR') ? all.slice(i, i + 3) : [])).slice(-9);
+      if (text) return `${errors.length ? `--- last errors in ${file} ---\n${errors.join('\n')}\n` : ''}--- last lines of ${file} ---\n${text}`;
     }
   }
   return '(no Cassandra log was written)';
@@ -362,7 +412,9 @@ async function stopPid(pid: number, child: ChildProcess | undefined, log: (line:
   const deadline = Date.now() + 30_000;
   while (Date.now() < deadline) {
     if (exited ? child!.exitCode !== null || child!.signalCode !== null : !pidAlive(pid)) return;
-    await Promise.race([exited, sleep(200)]);
+    // Without a child of ours (an adopted node) there is nothing to race: a bare race would resolve at
+    // once and spin without ever yielding to signals or timers.
+    await (exited ? Promise.race([exited, sleep(200)]) : sleep(200));
   }
   log('Cassandra did not stop within 30 s; killing it');
   process.kill(pid, 'SIGKILL');
@@ -370,7 +422,7 @@ async function stopPid(pid: number, child: ChildProcess | undefined, log: (line:
 
 async function startLocalCassandra(options: CassandraOptions & { port: number; log: (line: string) => void }): Promise<CassandraHandle> {
   const { port, log } = options;
-  const host = '127.0.0.1';
+  const host = options.address ?? '127.0.0.1';
   const dataDir = resolve(options.dataDir ?? process.env.CASSANDRA_DATA_DIR ?? join(repoRoot, '.data', 'cassandra'));
   const timeoutMs = options.startTimeoutMs ?? Number(process.env.CASSANDRA_START_TIMEOUT_MS || 180_000);
   const started = Date.now();
@@ -385,7 +437,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
     log(owned ? `adopting the Cassandra left running on this data folder (pid ${running.pid})` : `sharing the Cassandra another launcher runs (pid ${running.pid})`);
     const releaseVersion = await waitForCql(host, port, timeoutMs, () => (pidAlive(running.pid) ? undefined : `Cassandra (pid ${running.pid}) exited\n${logTail(dataDir)}`));
     if (owned) writeFileSync(pidFile, `${running.pid} ${process.pid}\n`);
-    return { host, port, releaseVersion, metricsPort: options.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070), owned, startMs: Date.now() - started, stop: owned ? () => stopPid(running.pid, undefined, log) : async () => undefined };
+    return { host, contactPoints: host, port, releaseVersion, metricsPort: options.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070), owned, origin: owned ? 'adopted' : 'shared', startMs: Date.now() - started, stop: owned ? () => stopPid(running.pid, undefined, log) : async () => undefined };
   }
   if (await portOpen(host, port)) {
     throw new Error(
@@ -398,7 +450,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
   const exporter = resolveJmxExporter(log);
   const metricsPort = options.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070);
   if (await portOpen(host, metricsPort)) throw new Error(`port ${metricsPort} (Cassandra's metrics) is in use; set CASSANDRA_METRICS_PORT to a free port`);
-  const conf = writeConfig(dataDir, port, options.yaml);
+  const conf = writeConfig(dataDir, port, options.yaml, { address: host, seed: options.seed ?? host });
   const jamm = readdirSync(lib).find((f) => /^jamm-.*\.jar$/.test(f));
   const heap = options.heap ?? process.env.CASSANDRA_HEAP ?? '1G';
   const args = [
@@ -414,7 +466,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
     `-Dcassandra.logdir=${join(dataDir, 'logs')}`,
     `-Dlogback.configurationFile=${join(conf, 'logback.xml')}`,
     '-Dcassandra.skip_wait_for_gossip_to_settle=0',
-    '-Dcassandra.ring_delay_ms=100',
+    `-Dcassandra.ring_delay_ms=${options.ringDelayMs ?? 100}`,
     `-Dcassandra.jmx.local.port=${options.jmxPort ?? (process.env.CASSANDRA_JMX_PORT || 7199)}`,
     'org.apache.cassandra.service.CassandraDaemon',
   ];
@@ -427,7 +479,7 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
   await sleep(50);
   if (spawnError || !child.pid) throw new Error(`could not run Java (${javaBinary()}): ${spawnError?.message}. Install Java 17: apt-get install -y openjdk-17-jre-headless`);
   writeFileSync(pidFile, `${child.pid} ${process.pid}\n`);
-  log(`starting Cassandra ${cassandraVersion} on ${host}:${port} (pid ${child.pid}, data in ${dataDir})`);
+  log(`starting Cassandra ${cassandraVersion} on ${host}:${port} (pid ${child.pid}, data in ${dataDir}; commit log sync ${durabilityFrom().describe})`);
 
   const stop = () => stopPid(child.pid!, child, log);
   try {
@@ -438,10 +490,168 @@ async function startLocalCassandra(options: CassandraOptions & { port: number; l
     );
     const startMs = Date.now() - started;
     log(`Cassandra ${releaseVersion} answers CQL on ${host}:${port} after ${(startMs / 1000).toFixed(1)} s`);
-    return { host, port, releaseVersion, metricsPort, owned: true, startMs, stop };
+    return { host, contactPoints: host, port, releaseVersion, metricsPort, owned: true, origin: 'started', startMs, stop };
   } catch (err) {
     await stop();
     const message = (err as Error).message;
     throw new Error(message.includes('--- last lines') ? message : `${message}\n${logTail(dataDir)}`);
   }
+}
+
+/** A node of a cluster on this machine (startCassandraCluster). */
+export interface ClusterNode {
+  /** 1 ... N; node 1 is the seed. */
+  index: number;
+  /** 127.0.0.N: its listen, rpc (CQL, on the cluster's one port) and metrics address. */
+  address: string;
+  dataDir: string;
+  /** Its local JMX port, on 127.0.0.1 (nodetool). */
+  jmxPort: number;
+  /** Its JMX exporter's port, on `address`. */
+  metricsPort: number;
+  /** The pid of its JVM while it runs. */
+  pid(): number | undefined;
+  running(): boolean;
+  /**
+   * Starts it (again) and waits until it answers CQL. `bootstrap`: a node joining a cluster that
+   * already holds data streams its ranges first (auto_bootstrap, what a new StatefulSet pod does);
+   * without it a fresh node joins at once, fine for an empty cluster started together. A node with data
+   * of its own (restarted) rejoins either way.
+   */
+  start(options?: { bootstrap?: boolean }): Promise<void>;
+  /** Stops it cleanly (SIGTERM, drained by Cassandra). */
+  stop(): Promise<void>;
+  /** Kills its JVM (SIGKILL, by pid) and waits until it is gone: a crash. */
+  kill(): Promise<void>;
+  /** Runs nodetool against it; the output is stdout and stderr together. */
+  nodetool(args: string[], timeoutMs?: number): { status: number; output: string };
+}
+
+export interface CassandraCluster extends CassandraHandle {
+  nodes: ClusterNode[];
+}
+
+export interface ClusterOptions extends Omit<CassandraOptions, 'dataDir' | 'address' | 'seed' | 'nodes'> {
+  nodes: number;
+  /** Holds node1/ ... nodeN/. @default CASSANDRA_DATA_DIR or <repo>/.data/cassandra-cluster */
+  baseDir?: string;
+  /** How many of the nodes to start now (the others wait for `start()`). @default nodes */
+  startNodes?: number;
+}
+
+/** The address of node `index` (1-based): 127.0.0.N, all loopback on Linux without any setup. */
+export const nodeAddress = (index: number) => `127.0.0.${index}`;
+
+/** Evenly spread tokens (num_tokens 1 each): node i of n gets -2^63 + i * 2^64 / n. */
+export function clusterTokens(nodes: number): string[] {
+  return Array.from({ length: nodes }, (_, i) => (-(2n ** 63n) + (BigInt(i) * 2n ** 64n) / BigInt(nodes)).toString());
+}
+
+/** `nodetool status`'s node lines: state (UN, DN, UJ, ...) and address. */
+export function parseNodetoolStatus(output: string): Array<{ state: string; address: string }> {
+  return output
+    .split('\n')
+    .map((line) => /^([UD][NLJM])\s+(\d+\.\d+\.\d+\.\d+)\s/.exec(line.trim()))
+    .filter((m): m is RegExpExecArray => m !== null)
+    .map((m) => ({ state: m[1], address: m[2] }));
+}
+
+/**
+ * A cluster of `nodes` Cassandra nodes on this machine, one JVM each: node N on 127.0.0.N with its own
+ * data folder (<baseDir>/nodeN), the same CQL and storage ports on every address, and its own JMX and
+ * JMX-exporter ports (the given ones + N - 1). One data centre (`datacenter1`, SimpleSnitch), node 1
+ * the seed, tokens spread evenly. The seed starts first; the others then start together, without
+ * bootstrap (an empty cluster). Nodes left running by an earlier launcher are adopted or shared, as a
+ * single node is. Heaps are small (CASSANDRA_HEAP, default 768M): three JVMs share this machine.
+ */
+export async function startCassandraCluster(options: ClusterOptions): Promise<CassandraCluster> {
+  const log = options.log ?? defaultLog;
+  const port = options.port ?? Number(process.env.CASSANDRA_PORT || 9042);
+  const baseDir = resolve(options.baseDir ?? process.env.CASSANDRA_DATA_DIR ?? join(repoRoot, '.data', 'cassandra-cluster'));
+  const jmxBase = options.jmxPort ?? Number(process.env.CASSANDRA_JMX_PORT || 7199);
+  const metricsBase = options.metricsPort ?? Number(process.env.CASSANDRA_METRICS_PORT || 7070);
+  const heap = options.heap ?? process.env.CASSANDRA_HEAP ?? '768M';
+  const tokens = clusterTokens(options.nodes);
+  const started = Date.now();
+  const handles = new Map<number, CassandraHandle>();
+
+  const nodes: ClusterNode[] = tokens.map((token, i) => {
+    const index = i + 1;
+    const address = nodeAddress(index);
+    const dataDir = join(baseDir, `node${index}`);
+    const jmxPort = jmxBase + i;
+    const metricsPort = metricsBase + i;
+    const pid = () => leftover(dataDir)?.pid;
+    const node: ClusterNode = {
+      index,
+      address,
+      dataDir,
+      jmxPort,
+      metricsPort,
+      pid,
+      running: () => pid() !== undefined,
+      async start(startOptions = {}) {
+        const handle = await startLocalCassandra({
+          ...options,
+          port,
+          log: (line) => log(`node${index}: ${line}`),
+          dataDir,
+          address,
+          seed: nodeAddress(1),
+          heap,
+          jmxPort,
+          metricsPort,
+          yaml: { initial_token: token, auto_bootstrap: index > 1 && Boolean(startOptions.bootstrap), ...options.yaml },
+          ...(startOptions.bootstrap ? { ringDelayMs: 5000 } : {}),
+        });
+        handles.set(index, handle);
+      },
+      async stop() {
+        await handles.get(index)?.stop();
+        handles.delete(index);
+      },
+      async kill() {
+        const victim = pid();
+        if (victim === undefined) return;
+        process.kill(victim, 'SIGKILL');
+        while (pidAlive(victim)) await sleep(50);
+        handles.delete(index);
+      },
+      nodetool(args, timeoutMs = 120_000) {
+        const { command, args: argv } = nodetoolCommand(args, jmxPort);
+        const run = spawnSync(command, argv, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
+        return { status: run.status ?? 1, output: `${run.stdout ?? ''}${run.stderr ?? ''}` };
+      },
+    };
+    return node;
+  });
+
+  const stop = async () => {
+    await Promise.all(nodes.map((n) => n.stop()));
+  };
+  const count = options.startNodes ?? options.nodes;
+  try {
+    await nodes[0].start();
+    // Empty nodes join together: none streams anything, so none waits for another.
+    await Promise.all(nodes.slice(1, count).map((n) => n.start()));
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+  const first = handles.get(1)!;
+  const startMs = Date.now() - started;
+  const origins = [...handles.values()].map((h) => h.origin);
+  log(`${count} of ${options.nodes} nodes answer CQL after ${(startMs / 1000).toFixed(1)} s (${nodes.slice(0, count).map((n) => n.address).join(', ')} port ${port})`);
+  return {
+    host: first.host,
+    contactPoints: nodes.map((n) => n.address).join(','),
+    port,
+    releaseVersion: first.releaseVersion,
+    metricsPort: metricsBase,
+    owned: [...handles.values()].some((h) => h.owned),
+    origin: origins.every((o) => o === origins[0]) ? origins[0] : 'adopted',
+    startMs,
+    stop,
+    nodes,
+  };
 }

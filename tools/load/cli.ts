@@ -14,6 +14,7 @@ import { BudgetSyntaxError, evaluateBudgets, parseBudgets, type Budget } from '.
 import { parseMix, runLoad, summaryJson, type LoadOptions } from './generator';
 import { formatSummary, parseDuration, progressLine } from './report';
 import type { Progress } from './types';
+import { onStopSignals } from '../stack/signals';
 
 const usage = `usage: npm run load -- [options]
 
@@ -127,14 +128,16 @@ async function main(): Promise<number> {
 
   const controller = new AbortController();
   let interrupted = false;
-  const onSignal = () => {
-    if (interrupted) process.exit(130);
-    interrupted = true;
-    log('interrupted: finishing the requests in flight (Ctrl-C again to quit at once)');
-    controller.abort();
-  };
-  process.on('SIGINT', onSignal);
-  process.on('SIGTERM', onSignal);
+  // A terminal's Ctrl-C arrives twice through npm (tools/stack/signals.ts): the second is ignored, a
+  // second Ctrl-C quits at once.
+  onStopSignals(
+    () => {
+      interrupted = true;
+      log('interrupted: finishing the requests in flight (Ctrl-C again to quit at once)');
+      controller.abort();
+    },
+    { say: log, leftBehind: () => 'requests in flight; no summary' },
+  );
 
   const options: LoadOptions = {
     url: values.url ?? process.env.LOAD_URL ?? 'http://127.0.0.1:8080',

@@ -14,6 +14,7 @@ import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { infrastructure, localInternalPort, replicasOf, serviceReplicas, services, type Replica, type ServiceName } from '../../services/kit/src/topology';
 import { renderNginx } from '../../gateway/nginx';
+import { buildStorefront } from '../../storefront/build';
 import { renderPrometheus, type ScrapeJob } from '../../monitoring/prometheus/config';
 import { ensureCassandra, repoRoot, type CassandraHandle } from '../cassandra/launcher';
 import { consoleSink, freePort, startProcess, waitForHttp, which, type LineSink, type ManagedProcess } from './processes';
@@ -60,6 +61,20 @@ export interface StackOptions {
   telegramApiUrl?: string;
   /** Rewrites the rendered Alertmanager configuration (tests shorten its waits). */
   alertmanagerConfig?: (config: string) => string;
+  /**
+   * Addresses nginx takes the client's address from X-Forwarded-For for (GatewayTarget.trustedProxies).
+   * The browser tests trust 127.0.0.1, so that each browser context is a client of its own to the
+   * gateway's rate limits.
+   */
+  trustedProxies?: readonly string[];
+  /**
+   * Cassandra nodes when the stack starts its own (ensureCassandra): 3 runs a cluster on 127.0.0.1-3,
+   * and the services then create their keyspace with replication factor 3 (unless
+   * CASSANDRA_REPLICATION_FACTOR says otherwise). @default CASSANDRA_NODES or 1
+   */
+  cassandraNodes?: number;
+  /** A Cassandra (or cluster) the caller runs: used instead of starting one, and left running by stop(). */
+  cassandra?: CassandraHandle;
   /** Called when a process ends that nobody asked to stop. */
   onUnexpectedExit?: (name: string, code: number | null) => void;
 }
@@ -167,14 +182,18 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
   const stop = async () => {
     for (const name of ['alertmanager', 'prometheus', 'nginx-exporter', 'nginx']) await stopProcess(name);
     await Promise.all(allReplicas().map((r) => stopProcess(r.name)));
-    await cassandra?.stop();
+    if (!options.cassandra) await cassandra?.stop();
   };
 
+  const clusterSize = () => cassandra!.contactPoints.split(',').length;
   /** Where a service reaches another: nginx's internal listener, or the only replica without a gateway. */
   const reach = (name: ServiceName) => `http://127.0.0.1:${internalPorts[name] ?? replicaPorts[name][0]}`;
   const serviceEnv = (replica: Replica & { port: number }): NodeJS.ProcessEnv => ({
+    // On a cluster, every node holds every row unless the caller says otherwise.
+    ...(clusterSize() > 1 ? { CASSANDRA_REPLICATION_FACTOR: String(Math.min(3, clusterSize())) } : {}),
     ...options.env,
-    CASSANDRA_HOST: cassandra!.host,
+    // Every node is a contact point: the services reach the cluster while any of them is up.
+    CASSANDRA_HOST: cassandra!.contactPoints,
     CASSANDRA_PORT: String(cassandra!.port),
     PORT: String(replica.port),
     HOST: '127.0.0.1',
@@ -196,7 +215,7 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
   };
 
   try {
-    cassandra = await ensureCassandra({ log: (line) => sink('cassandra', line) });
+    cassandra = options.cassandra ?? (await ensureCassandra({ nodes: options.cassandraNodes, log: (line) => sink('cassandra', line) }));
     // The first replicas first: they run the migrations, which the others then find done.
     await Promise.all(services.map((s) => startReplica(s.name)));
     await Promise.all(allReplicas().filter((r) => r.index > 1).map((r) => startReplica(r.name)));
@@ -228,6 +247,9 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
         errorLog: 'stderr',
         pidFile: join(dir, 'nginx.pid'),
         tempDir: join(dir, 'temp'),
+        // The storefront at `/`, built now if its sources changed since the last build.
+        storefront: buildStorefront().dir,
+        trustedProxies: options.trustedProxies,
       }),
     );
     const nginx = startProcess('nginx', binaries.nginx.program, ['-c', config, '-p', dir, '-g', 'daemon off;'], { sink });
@@ -286,7 +308,8 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
     const addresses: Record<ScrapeJob, string[]> = {
       ...(Object.fromEntries(services.map((s) => [s.name, ports.replicas[s.name].map((port) => `127.0.0.1:${port}`)])) as Record<ServiceName, string[]>),
       nginx: [`127.0.0.1:${ports.nginxExporter}`],
-      cassandra: [`${cassandra!.host}:${cassandra!.metricsPort ?? infrastructure.cassandra.metricsPort}`],
+      // A cluster's nodes: node N's exporter on its own address and the first node's port + N - 1.
+      cassandra: cassandra!.contactPoints.split(',').map((host, i) => `${host}:${(cassandra!.metricsPort ?? infrastructure.cassandra.metricsPort) + i}`),
       prometheus: [`127.0.0.1:${ports.prometheus}`],
       alertmanager: [`127.0.0.1:${ports.alertmanager}`],
     };

@@ -3,17 +3,39 @@
  * and test targets through Nx, stops what it started, and ends with one `N passed, N failed` line.
  */
 import { ensureCassandra, repoRoot } from '../cassandra/launcher';
-import { runEchoed, tally } from './tally';
+import { onStopSignals } from '../stack/signals';
+import { cassandraOrigin, runEchoed, tally } from './tally';
 
 async function main(): Promise<number> {
+  // Until the end: a Ctrl-C ends the tests (runEchoed stops them), then Cassandra is stopped; the
+  // repeated signals of a terminal must not kill this runner before that (tools/stack/signals.ts).
+  let interrupted = false;
+  const say = (line: string) => process.stderr.write(`[test] ${line}\n`);
+  onStopSignals(
+    () => {
+      interrupted = true;
+      say('interrupted: stopping the tests, then Cassandra');
+    },
+    { say, leftBehind: () => "the tests' Cassandra (the next run adopts it)" },
+  );
+  // CASSANDRA_NODES=3 runs the suite on a three-node cluster (127.0.0.1-3), keyspaces at replication factor 3.
+  // The tests' node acknowledges writes before fsync (Cassandra's `periodic`): a killed process loses
+  // nothing either way (the commit log is in the page cache), and on a loaded machine the fsync of
+  // every write (`group`, the deployments' default, exercised by npm run test:deploy) only adds latency.
+  process.env.CASSANDRA_COMMITLOG_SYNC ||= 'periodic';
   const cassandra = await ensureCassandra();
+  if (interrupted) {
+    await cassandra.stop();
+    return 130;
+  }
   const args = ['nx', 'run-many', '-t', 'typecheck', 'test', '--outputStyle=stream', '--parallel=1', ...process.argv.slice(2)];
   const { code, output } = await runEchoed('npx', args, {
     cwd: repoRoot,
     env: {
       ...process.env,
-      CASSANDRA_HOST: cassandra.host,
+      CASSANDRA_HOST: cassandra.contactPoints,
       CASSANDRA_PORT: String(cassandra.port),
+      ...(cassandra.contactPoints.includes(',') && !process.env.CASSANDRA_REPLICATION_FACTOR ? { CASSANDRA_REPLICATION_FACTOR: '3' } : {}),
       NX_DAEMON: 'false',
       NX_NO_CLOUD: 'true',
       NX_TUI: 'false',
@@ -25,8 +47,7 @@ async function main(): Promise<number> {
   const { passed, failed } = tally(output);
   // A failure that ava did not count (a typecheck error, a crash, no test at all) still counts as one.
   const uncounted = (code !== 0 || passed === 0) && failed === 0 ? 1 : 0;
-  const origin = process.env.CASSANDRA_HOST ? `at ${cassandra.host} (CASSANDRA_HOST)` : cassandra.owned ? `started in ${(cassandra.startMs / 1000).toFixed(1)} s` : 'already running, shared';
-  process.stdout.write(`\nCassandra ${cassandra.releaseVersion}, ${origin}\n`);
+  process.stdout.write(`\nCassandra ${cassandra.releaseVersion}, ${cassandraOrigin(cassandra)}\n`);
   process.stdout.write(`${passed} passed, ${failed + uncounted} failed\n`);
   return code === 0 && passed > 0 ? 0 : 1;
 }

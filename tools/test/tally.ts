@@ -1,23 +1,64 @@
 /** Counting ava's results in a run's output, for the `N passed, N failed` line of `npm test` and `npm run test:deploy`. */
+import type { CassandraHandle } from '../cassandra/launcher';
+import { onStopSignals } from '../stack/signals';
+
+/** Every terminal control sequence (colours, cursor moves, line erases) and carriage returns. */
+const controlSequences = /\u001b\[[0-?]*[ -/]*[@-~]|\u001b[@-Z\\-_]|\r/g;
+
+/**
+ * Where nx's stream output says which project a line belongs to: its `> nx run <project>:<target>`
+ * header, or the `<project>:` prefix of every line it streams.
+ */
+const header = /^\s*>\s+nx run ([\w@./-]+):/;
+const prefix = /^([\w@./-]+):\s/;
 
 /**
  * Passes from ava's per-test lines (`✔ name`): its summary says "N tests passed" only when nothing
  * failed, so a run with one failure would otherwise count no pass at all. Failures from its summary
  * ("1 test failed", "2 uncaught exceptions", "1 hook failed", ...), or from its `✘` lines where
  * those say more.
+ *
+ * Counted project by project (nx's sections and line prefixes) and added up: a project's count is
+ * the larger of its summary and its lines, so one project whose `✔` lines are fewer than its summary
+ * (or a failing one, which has no "passed" summary) never hides another project's passes.
  */
 export function tally(text: string): { passed: number; failed: number } {
-  const plain = text.replace(/\u001b\[[0-9;]*m/g, '');
-  const count = (pattern: RegExp) => [...plain.matchAll(pattern)].reduce((sum, m) => sum + Number(m[1]), 0);
-  const lines = (pattern: RegExp) => plain.split('\n').filter((l) => pattern.test(l)).length;
-  const summaryPassed = count(/^\s*(?:\S+\s+)?(\d+) tests? passed/gm);
-  const summaryFailed = count(/^\s*(?:\S+\s+)?(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained pending|hooks? failed|known failures?|tests? timed out)/gm);
-  return {
-    passed: Math.max(summaryPassed, lines(/^\s*(?:\S+:?\s+)?✔ /)),
-    failed: Math.max(summaryFailed, lines(/^\s*(?:\S+:?\s+)?✘ /)),
-  };
+  const sections = new Map<string, string[]>();
+  let current = '';
+  for (const raw of text.split('\n')) {
+    const line = raw.replace(controlSequences, '');
+    const project = header.exec(line)?.[1] ?? prefix.exec(line)?.[1] ?? current;
+    if (header.test(line)) current = project;
+    const lines = sections.get(project) ?? [];
+    lines.push(line.replace(prefix, ''));
+    sections.set(project, lines);
+  }
+  let passed = 0;
+  let failed = 0;
+  for (const lines of sections.values()) {
+    const count = (pattern: RegExp) => lines.reduce((sum, l) => sum + Number(pattern.exec(l)?.[1] ?? 0), 0);
+    const matching = (pattern: RegExp) => lines.filter((l) => pattern.test(l)).length;
+    const summaryPassed = count(/^\s*(\d+) tests? passed/);
+    const summaryFailed = count(/^\s*(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained pending|hooks? failed|known failures?|tests? timed out)/);
+    passed += Math.max(summaryPassed, matching(/^\s*✔ /));
+    failed += Math.max(summaryFailed, matching(/^\s*✘ /));
+  }
+  return { passed, failed };
 }
 
+/** How `npm test` got its Cassandra, for its last lines: only a node it started itself took a start-up time. */
+export function cassandraOrigin(cassandra: Pick<CassandraHandle, 'host' | 'origin' | 'startMs'>): string {
+  switch (cassandra.origin) {
+    case 'external':
+      return `at ${cassandra.host} (CASSANDRA_HOST)`;
+    case 'adopted':
+      return 'already running (left by an earlier launcher), reused and stopped after';
+    case 'shared':
+      return 'already running (another launcher owns it), shared';
+    case 'started':
+      return `started in ${(cassandra.startMs / 1000).toFixed(1)} s`;
+  }
+}
 /** Runs a command, echoing its output, and resolves with its exit code and everything it printed. */
 export async function runEchoed(command: string, args: string[], options: { cwd: string; env: NodeJS.ProcessEnv }): Promise<{ code: number; output: string }> {
   const { spawn } = await import('node:child_process');
@@ -31,11 +72,10 @@ export async function runEchoed(command: string, args: string[], options: { cwd:
     output += chunk.toString();
     process.stderr.write(chunk);
   });
-  const stopOnSignal = () => child.kill('SIGTERM');
-  process.once('SIGINT', stopOnSignal);
-  process.once('SIGTERM', stopOnSignal);
+  // The first Ctrl-C ends the run (the caller then stops what it started); the second copy a terminal
+  // sends through npm is ignored rather than killing the caller mid-stop (tools/stack/signals.ts).
+  const release = onStopSignals(() => child.kill('SIGTERM'), { say: (line) => process.stderr.write(`${line}\n`), leftBehind: () => `${command} (pid ${child.pid})` });
   const code = await new Promise<number>((resolve) => child.once('close', (c) => resolve(c ?? 1)));
-  process.off('SIGINT', stopOnSignal);
-  process.off('SIGTERM', stopOnSignal);
+  release();
   return { code, output };
 }

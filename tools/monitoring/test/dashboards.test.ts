@@ -42,7 +42,7 @@ const KNOWN_METRICS = new Set([
   'nodejs_heap_size_used_bytes',
   'nodejs_heap_size_total_bytes',
   ...histogram('nodejs_gc_duration_seconds'),
-  'nodejs_active_handles_total',
+  'nodejs_active_handles',
   'process_start_time_seconds',
   'stock_reservations_total',
   'cart_items_added_total',

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { tally } from '../tally';
+import { cassandraOrigin, tally } from '../tally';
 
 test('a run with a failure still counts its passes', (t) => {
   const output = ['  ✔ one (12ms)', '  ✔ two', '  ✘ [fail]: three Rejected promise', '  ─', '', '  1 test failed'].join('\n');
@@ -18,4 +18,34 @@ test('failed hooks, uncaught exceptions and timeouts count as failures', (t) => 
 
 test('lines prefixed with the project name, as nx streams them', (t) => {
   t.deepEqual(tally('kit:   ✔ a\nkit:   ✘ [fail]: b\nkit:   1 test failed\nbackend:   ✔ c\nbackend:   1 test passed\n'), { passed: 2, failed: 1 });
+});
+
+test("a failing project's passes count beside the other projects' summaries", (t) => {
+  // A clean project whose summary says more than the `✔` lines kept of it (cut by other output),
+  // then a project with a failure: its passes are only in its `✔` lines.
+  const output = [
+    '> nx run kit:test',
+    '',
+    'kit:   ✔ a',
+    'kit:   3 tests passed',
+    '> nx run order-service:test',
+    '',
+    'order-service:   ✔ b',
+    'order-service:   ✔ c',
+    'order-service:   ✘ [fail]: d Rejected promise',
+    'order-service:   1 test failed',
+  ].join('\n');
+  t.deepEqual(tally(output), { passed: 5, failed: 1 });
+});
+
+test('lines with cursor control and carriage returns still count', (t) => {
+  const output = ['kit:   \u001b[2K\u001b[1G✔ a\r', 'kit:   \u001b[32m✔\u001b[39m b\r', 'kit:   ✘ [fail]: c\r', 'kit:   1 test failed\r'].join('\n');
+  t.deepEqual(tally(output), { passed: 2, failed: 1 });
+});
+
+test('only a Cassandra the run started itself reports a start-up time', (t) => {
+  t.is(cassandraOrigin({ host: '127.0.0.1', origin: 'started', startMs: 6800 }), 'started in 6.8 s');
+  t.notRegex(cassandraOrigin({ host: '127.0.0.1', origin: 'adopted', startMs: 100 }), /started in/);
+  t.notRegex(cassandraOrigin({ host: '127.0.0.1', origin: 'shared', startMs: 100 }), /started in/);
+  t.regex(cassandraOrigin({ host: '10.0.0.5', origin: 'external', startMs: 100 }), /CASSANDRA_HOST/);
 });
