@@ -4,7 +4,7 @@
  * cdk8s charts (charts/) are both built from this list, so the two deployments run the same stack;
  * a parity test compares their outputs.
  */
-import { imageOf, images, infrastructure, services, type ServiceName } from '../services/kit/src/topology';
+import { imageOf, images, infrastructure, internalCredentialsOf, internalTokenVariable, serviceRole, services, type ServiceName } from '../services/kit/src/topology';
 
 /** How an environment variable gets its value in a deployment. */
 export type EnvSource =
@@ -12,8 +12,13 @@ export type EnvSource =
   | { value: string }
   /** Operator configuration: compose `${NAME:-default}` from the env file; a key of the ConfigMap in a cluster. */
   | { config: string; default: string }
-  /** A secret: compose `${NAME:?}` from the env file (required); a key of the Secret in a cluster. */
-  | { secret: string };
+  /**
+   * A secret: compose `${NAME:?}` from the env file (required); a key of the Secret in a cluster.
+   * `optional`: a secret only one mode needs (JWT_SECRET_KEY for HS256, JWT_PRIVATE_KEY for ES256):
+   * compose `${NAME:-}`, an optional key of the Secret; the service refuses to start without the one
+   * its mode needs.
+   */
+  | { secret: string; optional?: true };
 
 export interface Probe {
   path: string;
@@ -56,7 +61,16 @@ export interface Component {
   resources: Resources;
   /** Arguments after the image's entrypoint. */
   args?: string[];
+  /**
+   * A service's migration step (services/kit/src/database-roles.ts), run to completion before the
+   * service starts: compose's one-shot `<name>-migrate`, the cluster's init container `migrate`. It
+   * alone holds the migration login (the superuser); the service logs in as its own role.
+   */
+  migrate?: { command: string[]; env: Record<string, EnvSource> };
 }
+
+/** The secret holding the password of a service's own Cassandra role: CASSANDRA_PASSWORD_CART_SERVICE. */
+export const cassandraPasswordKey = (name: ServiceName) => `CASSANDRA_PASSWORD_${name.toUpperCase().replace(/-/g, '_')}`;
 
 export const NAMESPACE = 'product-store';
 /** The Secret (cluster) and the keys operators provide in .env.production (compose). */
@@ -68,7 +82,15 @@ const jaegerAdminPort = 14269;
 const grafanaDataPath = '/var/lib/grafana/data';
 
 const secret = (name: string): EnvSource => ({ secret: name });
+const optionalSecret = (name: string): EnvSource => ({ secret: name, optional: true });
 const config = (name: string, value: string): EnvSource => ({ config: name, default: value });
+
+/**
+ * The load balancers in front of the gateway (services/kit/src/trusted-proxies.ts): empty, none. The
+ * compose nginx and the services read the one setting; in a cluster the services read it, and the
+ * ingress-nginx controller needs the same addresses in its own ConfigMap (charts/README.md).
+ */
+const trustedProxies = config('TRUSTED_PROXIES', '');
 
 /** What every service reads (the kit's variables), in a deployment. */
 function serviceEnv(name: ServiceName): Record<string, EnvSource> {
@@ -76,19 +98,30 @@ function serviceEnv(name: ServiceName): Record<string, EnvSource> {
     ENVIRONMENT: config('ENVIRONMENT', 'production'),
     DEBUG: config('DEBUG', 'false'),
     LOG_LEVEL: config('LOG_LEVEL', 'info'),
+    // Reached by nginx and the other services over the container network: every interface of the
+    // container (the kit's own default is loopback, for development machines).
+    HOST: { value: '0.0.0.0' },
     CASSANDRA_HOST: config('CASSANDRA_HOST', 'cassandra'),
     CASSANDRA_PORT: config('CASSANDRA_PORT', String(infrastructure.cassandra.port)),
     CASSANDRA_KEYSPACE: config('CASSANDRA_KEYSPACE', 'product_store'),
     CASSANDRA_DATACENTER: config('CASSANDRA_DATACENTER', 'datacenter1'),
-    CASSANDRA_USERNAME: config('CASSANDRA_USERNAME', 'cassandra'),
-    CASSANDRA_PASSWORD: secret('CASSANDRA_PASSWORD'),
+    // Its own role: SELECT and MODIFY on its own tables only (the migration step creates it).
+    CASSANDRA_USERNAME: { value: serviceRole(name) },
+    CASSANDRA_PASSWORD: secret(cassandraPasswordKey(name)),
     CASSANDRA_REPLICATION_FACTOR: config('CASSANDRA_REPLICATION_FACTOR', '1'),
-    JWT_SECRET_KEY: secret('JWT_SECRET_KEY'),
-    INTERNAL_API_TOKEN: secret('INTERNAL_API_TOKEN'),
-    JWT_ALGORITHM: config('JWT_ALGORITHM', 'HS256'),
+    // ES256 by default: user-service alone signs (JWT_PRIVATE_KEY), the others verify with
+    // JWT_PUBLIC_KEYS. HS256 with JWT_SECRET_KEY (the operator guide's .env) gives every service the key.
+    JWT_ALGORITHM: config('JWT_ALGORITHM', 'ES256'),
+    // Public, but kept with the secrets: the cluster's ConfigMap is rewritten by every `kubectl apply`.
+    JWT_PUBLIC_KEYS: optionalSecret('JWT_PUBLIC_KEYS'),
+    ...(name === 'user-service' ? { JWT_PRIVATE_KEY: optionalSecret('JWT_PRIVATE_KEY') } : {}),
+    JWT_SECRET_KEY: optionalSecret('JWT_SECRET_KEY'),
     JWT_EXPIRATION_MINUTES: config('JWT_EXPIRATION_MINUTES', '30'),
+    // Its own credential for the internal endpoints it calls and those of its callers, no other.
+    ...Object.fromEntries(internalCredentialsOf(name).map((caller) => [internalTokenVariable(caller), secret(internalTokenVariable(caller))])),
     OTEL_EXPORTER_OTLP_ENDPOINT: { value: `http://jaeger:${infrastructure.jaeger.otlpHttpPort}` },
     OTEL_SERVICE_NAME: { value: name },
+    TRUSTED_PROXIES: trustedProxies,
   };
   if (name === 'cart-service' || name === 'order-service') env.BACKEND_URL = { value: `http://backend:${services[0].port}` };
   if (name === 'order-service') env.CART_SERVICE_URL = { value: `http://cart-service:${services[1].port}` };
@@ -97,6 +130,18 @@ function serviceEnv(name: ServiceName): Record<string, EnvSource> {
     env.ADMIN_PASSWORD = secret('ADMIN_PASSWORD');
   }
   return env;
+}
+
+/** The migration step's environment: Cassandra as the superuser, the role's password to set; no token key, no internal credential. */
+function migrateEnv(name: ServiceName): Record<string, EnvSource> {
+  const env = serviceEnv(name);
+  const keep = ['ENVIRONMENT', 'LOG_LEVEL', 'CASSANDRA_HOST', 'CASSANDRA_PORT', 'CASSANDRA_KEYSPACE', 'CASSANDRA_DATACENTER', 'CASSANDRA_REPLICATION_FACTOR'];
+  return {
+    ...Object.fromEntries(keep.map((k) => [k, env[k]])),
+    CASSANDRA_USERNAME: { value: 'cassandra' },
+    CASSANDRA_PASSWORD: secret('CASSANDRA_PASSWORD'),
+    CASSANDRA_SERVICE_PASSWORD: secret(cassandraPasswordKey(name)),
+  };
 }
 
 const serviceComponents: Component[] = services.map((s) => ({
@@ -111,6 +156,7 @@ const serviceComponents: Component[] = services.map((s) => ({
   configFiles: [],
   data: [],
   resources: { cpu: { request: '100m', limit: '1' }, memory: { request: '192Mi', limit: '384Mi' } },
+  migrate: { command: ['node', '--enable-source-maps', 'dist/main.js', 'migrate'], env: migrateEnv(s.name) },
 }));
 
 export const components: Component[] = [
@@ -134,6 +180,14 @@ export const components: Component[] = [
       CASSANDRA_DC: config('CASSANDRA_DATACENTER', 'datacenter1'),
       MAX_HEAP_SIZE: config('CASSANDRA_MAX_HEAP_SIZE', '1G'),
       HEAP_NEWSIZE: config('CASSANDRA_HEAP_NEWSIZE', '256M'),
+      // Durability of acknowledged writes (images/cassandra/set-durability.sh writes them into
+      // cassandra.yaml; the local launcher reads the same defaults, tools/cassandra/durability.ts).
+      // `group`: a write is acknowledged once the commit log holding it is on disk (fsync at most every
+      // window), so a host crash loses no acknowledged order. Cassandra's own default, `periodic`
+      // (fsync every 10 s), acknowledges before that; with one node, a crash loses up to the period.
+      CASSANDRA_COMMITLOG_SYNC: config('CASSANDRA_COMMITLOG_SYNC', 'group'),
+      CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW: config('CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW', '10ms'),
+      CASSANDRA_COMMITLOG_SYNC_PERIOD: config('CASSANDRA_COMMITLOG_SYNC_PERIOD', '10s'),
     },
     liveness: undefined,
     readiness: undefined,
@@ -151,10 +205,14 @@ export const components: Component[] = [
       { name: 'https', port: infrastructure.nginx.containerTlsPort },
       { name: 'status', port: infrastructure.nginx.statusPort },
     ],
-    env: {},
+    env: { TRUSTED_PROXIES: trustedProxies },
     liveness: { path: '/stub_status', port: infrastructure.nginx.statusPort },
     readiness: { path: '/health', port: infrastructure.nginx.containerPort },
-    configFiles: [{ source: 'compose/nginx/nginx.conf', mountPath: '/etc/nginx/nginx.conf' }],
+    configFiles: [
+      { source: 'compose/nginx/nginx.conf', mountPath: '/etc/nginx/nginx.conf' },
+      // Writes TRUSTED_PROXIES into the file nginx.conf includes, before nginx starts.
+      { source: 'gateway/trusted-proxies.sh', mountPath: '/etc/nginx/trusted-proxies.sh' },
+    ],
     data: [],
     resources: { cpu: { request: '50m', limit: '1' }, memory: { request: '64Mi', limit: '128Mi' } },
   },
@@ -262,6 +320,9 @@ export function component(name: string): Component {
 
 /** Every secret key the stack reads: .env.example lists them; the cluster's Secret must hold them. */
 export const secretKeys = [...new Set(components.flatMap((c) => Object.values(c.env).flatMap((e) => ('secret' in e ? [e.secret] : []))))].sort();
+
+/** The secrets only one mode needs: optional keys of the Secret, empty in .env.example. */
+export const optionalSecretKeys = [...new Set(components.flatMap((c) => Object.values(c.env).flatMap((e) => ('secret' in e && e.optional ? [e.secret] : []))))].sort();
 
 /** Every operator setting with its default: .env.example and the cluster's ConfigMap hold them. */
 export const configDefaults: Record<string, string> = Object.fromEntries(

@@ -20,11 +20,18 @@
  * - pathType Exact with a dot (/openapi.json) needs ingress-nginx 1.12.6+ or 1.13.2+ when
  *   `strict-validate-path-type` is on (the default since 1.12);
  * - no per-route method limits, security headers or problem+json error pages: those need snippets,
- *   which the controller's default annotation risk level refuses (see charts/README.md).
+ *   which the controller's default annotation risk level refuses (see charts/README.md);
+ * - the refusal of paths not in normal form and the removal of a client's X-Internal-Token are a
+ *   snippet too (`snippets`, off by default); without it such a path can reach a service's internal
+ *   route, which still demands the services' token (401/403 rather than 404);
+ * - the client's address behind a load balancer is the controller's setting (its ConfigMap's
+ *   `use-forwarded-headers` and `proxy-real-ip-cidr`, charts/README.md); the services read
+ *   TRUSTED_PROXIES from product-store-config, as in compose.
  */
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
 import { gatewayLimits, gatewayRewrites, gatewayRoutes, type ServiceName } from '../services/kit/src/topology';
+import { ingressSnippet } from '../gateway/nginx';
 import { annotate, burstMultiplier, ingressNginx } from './lib/ingress-nginx';
 import { ProductStoreChart } from './lib/workload';
 
@@ -55,6 +62,14 @@ export interface IngressChartProps {
   readonly tls?: boolean;
   /** A cert-manager ClusterIssuer that issues product-store-tls. @default none: the operator creates the Secret */
   readonly clusterIssuer?: string;
+  /**
+   * The compose gateway's refusals as a configuration snippet on every Ingress (gateway/nginx.ts
+   * `ingressSnippet`): paths not in normal form get 404 instead of reaching a service's internal
+   * route, and a client's X-Internal-Token is dropped. Only for a controller that allows snippets
+   * (`allow-snippet-annotations: "true"`, `annotations-risk-level: Critical`); one that does not
+   * refuses the whole Ingress. @default false
+   */
+  readonly snippets?: boolean;
 }
 
 export class IngressChart extends ProductStoreChart {
@@ -72,6 +87,7 @@ export class IngressChart extends ProductStoreChart {
       proxyHttpVersion: '1.1',
       proxyNextUpstream: 'error timeout',
       ...(props.tls ? { sslRedirect: true } : {}),
+      ...(props.snippets ? { configurationSnippet: ingressSnippet() } : {}),
     });
     const apiLimit = annotate({
       limitRps: gatewayLimits.apiRatePerSecond,

@@ -14,9 +14,11 @@ import type { ServiceName } from '../services/kit/src/topology';
 import {
   clusterComponent,
   componentContainer,
+  componentInitContainer,
   componentLabels,
   componentService,
   disruptionBudget,
+  envVars,
   httpProbe,
   podTemplate,
   ProductStoreChart,
@@ -45,6 +47,7 @@ export class ServiceChart extends ProductStoreChart {
     super(scope, id);
     const component = clusterComponent(props.service);
     if (!component.liveness || !component.readiness) throw new Error(`${component.name}: the spec gives no HTTP probes`);
+    if (!component.migrate) throw new Error(`${component.name}: the spec gives no migration step`);
 
     const deployment = new k8s.KubeDeployment(this, 'deployment', {
       metadata: { name: component.name, labels: componentLabels(component) },
@@ -62,6 +65,17 @@ export class ServiceChart extends ProductStoreChart {
               whenUnsatisfiable: 'ScheduleAnyway',
               labelSelector: { matchLabels: selectorLabels(component.name) },
             },
+          ],
+          // The migration step (services/kit/src/database-roles.ts): the schema, the service's Cassandra
+          // role and its grants, as the superuser, before each pod's service starts as that role. The
+          // superuser's password is in this container's environment only.
+          initContainers: [
+            componentInitContainer(component, {
+              name: 'migrate',
+              command: component.migrate.command,
+              env: envVars(component.migrate.env),
+              volumeMounts: [scratchMount(tmpDir)],
+            }),
           ],
           containers: [
             componentContainer(component, {

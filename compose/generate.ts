@@ -12,9 +12,9 @@
 import { writeFileSync } from 'node:fs';
 import { basename, join, posix, relative, resolve } from 'node:path';
 import { Document, isMap, isScalar, isSeq, visit, type Pair, type Scalar } from 'yaml';
-import { component, components, configDefaults, secretKeys, type Component, type EnvSource, type Probe } from '../charts/components';
-import { composeTarget } from '../gateway/nginx';
-import { gatewayLimits, images, infrastructure, replicaByName, replicasOf, services as serviceSpecs, type Replica } from '../services/kit/src/topology';
+import { cassandraPasswordKey, component, components, configDefaults, optionalSecretKeys, secretKeys, type Component, type EnvSource, type Probe } from '../charts/components';
+import { composeTarget, trustedProxiesFile } from '../gateway/nginx';
+import { gatewayLimits, images, infrastructure, internalCallers, internalTokenVariable, replicaByName, replicasOf, serviceRole, services as serviceSpecs, type Replica } from '../services/kit/src/topology';
 
 const composeDir = __dirname;
 const repoRoot = resolve(composeDir, '..');
@@ -34,7 +34,7 @@ const required = (name: string) => `\${${name}:?${name} must be set in ${envFile
 const literal = (value: string) => value.replace(/\$/g, '$$$$');
 
 function environmentValue(source: EnvSource): string {
-  if ('secret' in source) return required(source.secret);
+  if ('secret' in source) return source.optional ? setting(source.secret, '') : required(source.secret);
   if ('config' in source) return setting(source.config, literal(source.default));
   return literal(source.value);
 }
@@ -43,6 +43,7 @@ function environmentValue(source: EnvSource): string {
 
 /** The nginx configurations next to this file: NGINX_CONF picks one (nginx-tls.conf turns TLS on). */
 const nginxConfig = component('nginx').configFiles[0];
+const trustedProxiesScript = component('nginx').configFiles.find((f) => f.source === 'gateway/trusted-proxies.sh')!;
 const tlsTarget = composeTarget({ tls: true });
 /** Where nginx reads certbot's folder; the certificates' symbolic links point inside it, so it is mounted whole. */
 const letsencryptDir = tlsTarget.tls!.certificate.split('/').slice(0, 3).join('/');
@@ -118,6 +119,9 @@ interface ComposeTraits {
   note?: string;
 }
 
+/** A service's migration step (spec `migrate`): the one-shot compose service `<name>-migrate`. */
+export const migrateServiceName = (name: string) => `${name}-migrate`;
+
 const serviceDependencies: Record<string, string[]> = {
   backend: ['cassandra'],
   'cart-service': ['cassandra', 'backend'],
@@ -135,8 +139,8 @@ function traitsOf(c: Component): ComposeTraits {
       probeWith: 'node',
       startPeriod: '30s',
       readOnly: true,
-      dependsOn: healthy(serviceDependencies[c.name]),
-      note: 'healthy once /ready answers, i.e. when it reaches Cassandra',
+      dependsOn: { [migrateServiceName(c.name)]: 'service_completed_successfully', ...healthy(serviceDependencies[c.name]) },
+      note: 'healthy once /ready answers, i.e. when it reaches Cassandra (as its own role, after its migration step)',
       // SIGTERM: new connections are refused at once, idle ones closed after nginx's keep-alive
       // (1.5 s), in-flight requests may take SHUTDOWN_TIMEOUT_MS (8 s), then the database client
       // closes and the last traces get at most 2.5 s: more than Docker's default 10 s before SIGKILL.
@@ -176,6 +180,8 @@ function traitsOf(c: Component): ComposeTraits {
           `${setting('NGINX_SSL_PORT', composeSettings.NGINX_SSL_PORT.default)}:${portOf(component('nginx'), 'https')}`,
         ],
         volumes: [`${setting('TLS_CERTS_DIR', composeSettings.TLS_CERTS_DIR.default)}:${letsencryptDir}:ro`, `./${certbotWebroot}:${tlsTarget.acmeWebroot}:ro`],
+        // TRUSTED_PROXIES into the file nginx.conf includes, then nginx as the image runs it.
+        command: ['/bin/sh', '-c', `sh ${trustedProxiesScript.mountPath} ${trustedProxiesFile} && exec nginx -g 'daemon off;'`],
       }),
     },
     'nginx-exporter': {
@@ -429,6 +435,31 @@ function grafanaVolumeInitService(): ComposeService {
 }
 
 /**
+ * A service's migration step, one-shot before its replicas: its image with `main.js migrate`, logged
+ * in to Cassandra as the superuser, which the service itself never gets (services/kit/src/database-roles.ts).
+ * scripts/rolling-update.sh runs it (`docker-compose run --rm`) before it updates the service.
+ */
+function migrateServiceOf(c: Component): ComposeService {
+  if (!c.migrate) throw new Error(`${c.name} has no migration step`);
+  const service = serviceOf(c);
+  return {
+    image: service.image,
+    user: service.user,
+    read_only: true,
+    tmpfs: [tmpDir],
+    command: c.migrate.command,
+    environment: Object.fromEntries(Object.entries(c.migrate.env).map(([name, source]) => [name, environmentValue(source)])),
+    networks: [backendNet],
+    depends_on: { cassandra: { condition: 'service_healthy' } },
+    restart: 'no',
+    mem_limit: service.mem_limit,
+    cpus: service.cpus,
+    ...hardening,
+    logging,
+  };
+}
+
+/**
  * The load generator (tools/load, image images/load/Dockerfile) against nginx by its name, as an
  * outside client: on frontend-net only. One-shot: it runs for LOAD_DURATION, prints its summary and
  * exits 0, or 1 when LOAD_BUDGET is missed. As admin it creates its own products and deletes them
@@ -479,6 +510,7 @@ export function composeModel(): { version: string; services: Record<string, Comp
   for (const c of components) {
     if (c.role === 'service') {
       for (const replica of replicasOf(c.name as Replica['service'])) services[replica.name] = withoutUndefined(replicaServiceOf(c, replica));
+      services[migrateServiceName(c.name)] = withoutUndefined(migrateServiceOf(c));
       continue;
     }
     services[c.name] = withoutUndefined(serviceOf(c));
@@ -524,6 +556,9 @@ export function renderCompose(): string {
     const note = replica && replica.index > 1
       ? `replica ${replica.index} of ${replica.service}: the same container, on backend-net under the alias ${replica.service} too, so that name\n` +
         `reaches every replica (nginx, the other services); scripts/rolling-update.sh updates one replica at a time`
+      : name.endsWith('-migrate')
+      ? `one-shot before ${name.slice(0, -'-migrate'.length)}: its migrations, its Cassandra role and the role's grants, as the superuser\n` +
+        '(docs/runbook.md "Secrets"); exits 0, and again at every `up` (nothing to do then but the grants)'
       : name === grafanaVolumeInit
       ? 'one-shot, as root with only CAP_CHOWN and no network: the one container not run as its component user'
       : name === loadService
@@ -573,25 +608,59 @@ export const guideVariables = [
 export const secretPlaceholder = 'change-me';
 
 const secretHelp: Record<string, string> = {
-  JWT_SECRET_KEY: 'HMAC key for the tokens, at least 32 bytes; generate one with: openssl rand -base64 48',
-  CASSANDRA_PASSWORD: "password of Cassandra's `cassandra` superuser, set on the first start; generate one with: openssl rand -base64 24",
+  JWT_SECRET_KEY: 'HS256 only (JWT_ALGORITHM=HS256, the operator guide\'s mode): HMAC key for the tokens, at least 32 bytes; generate one with: openssl rand -base64 48',
+  JWT_PRIVATE_KEY:
+    'ES256 only: user-service\'s signing key, P-256 PEM on one line (newlines as \\n); generate with:\n' +
+    '#   openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out jwt-private.pem && awk \'{printf "%s\\\\n", $0}\' jwt-private.pem',
+  JWT_PUBLIC_KEYS:
+    'ES256 only (public, not secret): the public key(s) tokens are verified with, PEM on one line (newlines as \\n); during a key rotation\n' +
+    '#   the new and the previous one, concatenated; from: openssl pkey -in jwt-private.pem -pubout | awk \'{printf "%s\\\\n", $0}\'',
+  ...Object.fromEntries(
+    internalCallers.map((caller) => [
+      internalTokenVariable(caller),
+      `${caller}'s own credential for the internal endpoints it calls, at least 32 bytes, different from the others; generate one with: openssl rand -hex 32`,
+    ]),
+  ),
+  CASSANDRA_PASSWORD:
+    "password of Cassandra's `cassandra` superuser, set on the first start; only Cassandra, the migration steps (<service>-migrate) and the backup scripts use it;\n" +
+    '#   generate one with: openssl rand -base64 24',
+  ...Object.fromEntries(
+    serviceSpecs.map((s) => [
+      cassandraPasswordKey(s.name),
+      `password of ${s.name}'s own Cassandra role \`${serviceRole(s.name)}\` (its tables only), set by ${migrateServiceName(s.name)}; at least 16 characters: openssl rand -base64 24`,
+    ]),
+  ),
   GRAFANA_ADMIN_PASSWORD: "Grafana's `admin` password",
   TELEGRAM_BOT_TOKEN: "the bot's token from @BotFather: <digits>:<letters, digits, _ or ->",
   TELEGRAM_CHAT_ID: 'the chat the alerts go to, an integer (groups and channels are negative, e.g. -1001234567890)',
   ADMIN_PASSWORD: "the shop's first administrator (ADMIN_EMAIL), at least 12 characters",
 };
 
+/** What a setting of the spec needs said next to it. */
+const settingHelp: Record<string, string> = {
+  TRUSTED_PROXIES:
+    'addresses or CIDRs of the load balancers in front of nginx, comma-separated (e.g. 10.0.0.0/8); empty: none, nginx ignores X-Forwarded-For\n' +
+    '#   and limits each connecting address. Only a proxy that overwrites or appends X-Forwarded-For may be listed (README, "Configuration")',
+  CASSANDRA_COMMITLOG_SYNC:
+    'group (default) or batch: a write is acknowledged once its commit log is on disk; periodic: acknowledged at once, fsync every\n' +
+    '#   CASSANDRA_COMMITLOG_SYNC_PERIOD, so a crash of this single node loses up to that much (docs/runbook.md, "Durability")',
+  JWT_ALGORITHM: 'ES256: user-service alone signs (JWT_PRIVATE_KEY), the others verify (JWT_PUBLIC_KEYS); HS256/HS384/HS512: every service holds JWT_SECRET_KEY',
+};
+
 const sections: Array<{ title: string; names: string[] }> = [
   { title: 'Basics', names: ['ENVIRONMENT', 'DEBUG', 'LOG_LEVEL'] },
-  { title: 'Security', names: ['JWT_SECRET_KEY', 'JWT_ALGORITHM', 'JWT_EXPIRATION_MINUTES', 'ADMIN_EMAIL', 'ADMIN_PASSWORD'] },
+  {
+    title: 'Security (docs/runbook.md, "Secrets": what each service holds and how to rotate it)',
+    names: ['JWT_ALGORITHM', 'JWT_PRIVATE_KEY', 'JWT_PUBLIC_KEYS', 'JWT_SECRET_KEY', 'JWT_EXPIRATION_MINUTES', ...internalCallers.map(internalTokenVariable), 'ADMIN_EMAIL', 'ADMIN_PASSWORD'],
+  },
   {
     title: 'Database',
-    names: ['CASSANDRA_HOST', 'CASSANDRA_PORT', 'CASSANDRA_KEYSPACE', 'CASSANDRA_USERNAME', 'CASSANDRA_PASSWORD', 'CASSANDRA_DATACENTER', 'CASSANDRA_REPLICATION_FACTOR', 'CASSANDRA_CLUSTER_NAME', 'CASSANDRA_MAX_HEAP_SIZE', 'CASSANDRA_HEAP_NEWSIZE'],
+    names: ['CASSANDRA_HOST', 'CASSANDRA_PORT', 'CASSANDRA_KEYSPACE', 'CASSANDRA_PASSWORD', ...serviceSpecs.map((s) => cassandraPasswordKey(s.name)), 'CASSANDRA_DATACENTER', 'CASSANDRA_REPLICATION_FACTOR', 'CASSANDRA_CLUSTER_NAME', 'CASSANDRA_MAX_HEAP_SIZE', 'CASSANDRA_HEAP_NEWSIZE', 'CASSANDRA_COMMITLOG_SYNC', 'CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW', 'CASSANDRA_COMMITLOG_SYNC_PERIOD'],
   },
   { title: 'Monitoring', names: ['PROMETHEUS_HOST', 'PROMETHEUS_PORT', 'GRAFANA_ADMIN_PASSWORD'] },
   { title: 'Alerts', names: ['TELEGRAM_BOT_TOKEN', 'TELEGRAM_CHAT_ID', 'TELEGRAM_API_URL'] },
   { title: 'Tracing', names: ['JAEGER_ENDPOINT', 'JAEGER_AGENT_HOST', 'JAEGER_AGENT_PORT'] },
-  { title: 'Nginx', names: ['NGINX_PORT', 'NGINX_SSL_PORT', 'NGINX_CONF', 'TLS_CERTS_DIR'] },
+  { title: 'Nginx', names: ['NGINX_PORT', 'NGINX_SSL_PORT', 'NGINX_CONF', 'TLS_CERTS_DIR', 'TRUSTED_PROXIES'] },
   { title: 'Images', names: ['IMAGE_REGISTRY', 'IMAGE_TAG'] },
   { title: 'Load testing (docker-compose --profile load run --rm load)', names: Object.keys(loadSettings()) },
 ];
@@ -614,9 +683,12 @@ export function renderEnvExample(): string {
   for (const section of all) {
     lines.push('', `# === ${section.title} ===`);
     for (const name of section.names) {
-      if (secretKeys.includes(name)) {
+      if (optionalSecretKeys.includes(name)) {
+        lines.push(`# Secret (one mode only): ${secretHelp[name] ?? 'no default'}`, `${name}=`);
+      } else if (secretKeys.includes(name)) {
         lines.push(`# Secret (required): ${secretHelp[name] ?? 'no default'}`, `${name}=${secretPlaceholder}`);
       } else if (name in configDefaults) {
+        if (settingHelp[name]) lines.push(`# ${settingHelp[name]}`);
         lines.push(`${name}=${configDefaults[name]}`);
       } else if (name in composeSettings) {
         lines.push(`# ${composeSettings[name].description}`, `${name}=${composeSettings[name].default}`);

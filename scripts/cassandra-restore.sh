@@ -55,4 +55,12 @@ tar -C "$work/tables" -cf - . | in_cassandra "
   done
   rm -rf '$STAGING_DIR'
 "
+# A dropped keyspace takes its tables' grants with it: in compose, each service's migration step grants
+# its Cassandra role its tables again (it finds the schema current and changes nothing else).
+if [ "$MODE" = compose ]; then
+  for step in $(compose config --services | grep -- '-migrate$' || true); do
+    echo "restore: grants of $step"
+    compose run --rm --no-deps -T "$step" >/dev/null || fail "$step failed: the services cannot read their restored tables until it succeeds"
+  done
+fi
 echo "restore: $KEYSPACE restored from $archive"

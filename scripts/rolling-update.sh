@@ -21,7 +21,10 @@
 # COMPOSE_ENV_FILE (default compose/.env.production), GATEWAY_URL (default http://localhost),
 # HEALTH_TIMEOUT seconds per service (default 120), BUILD=true to build images here instead of pulling,
 # PULL=false when the new images are already on this host (`docker load` on a host without registry access).
-# Clusters get their rolling updates from their Deployments.
+# Before a service's first replica, its migration step (`<service>-migrate`: migrations, its Cassandra
+# role and grants, as the superuser) runs once from the new image; a failed one stops the script
+# before any replica changes. Clusters get their rolling updates from their Deployments (the step is
+# each pod's init container there).
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -82,6 +85,10 @@ for service in "${targets[@]}"; do
   reference=$(docker inspect --format '{{.Config.Image}}' "$container")
   if [ "${BUILD:-false}" = true ]; then compose build "$service"
   elif [ "${PULL:-true}" != false ]; then compose pull "$service"; fi
+  if printf '%s\n' "$all_services" | grep -qx -- "$service-migrate"; then
+    echo "  migration step $service-migrate"
+    compose run --rm --no-deps -T "$service-migrate" >/dev/null || { echo "  the migration step $service-migrate failed; $service is unchanged"; exit 1; }
+  fi
   compose up -d --no-deps "$service"
   if wait_healthy "$service" && gateway_ok; then
     echo "  $service updated"

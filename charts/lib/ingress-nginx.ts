@@ -37,6 +37,11 @@ export const nginxAnnotations = {
    */
   rewriteTarget: 'nginx.ingress.kubernetes.io/rewrite-target',
   sslRedirect: 'nginx.ingress.kubernetes.io/ssl-redirect',
+  /**
+   * nginx directives added to every location of the Ingress. Refused by the controller unless its
+   * ConfigMap sets `allow-snippet-annotations: "true"` and `annotations-risk-level: Critical`.
+   */
+  configurationSnippet: 'nginx.ingress.kubernetes.io/configuration-snippet',
 } as const;
 
 export type NginxAnnotation = keyof typeof nginxAnnotations;

@@ -55,7 +55,7 @@ export class ProductStoreChart extends Chart {
 export function envVar(name: string, source: EnvSource): k8s.EnvVar {
   if ('value' in source) return { name, value: source.value };
   if ('config' in source) return { name, valueFrom: { configMapKeyRef: { name: CONFIG_NAME, key: source.config } } };
-  return { name, valueFrom: { secretKeyRef: { name: SECRET_NAME, key: source.secret } } };
+  return { name, valueFrom: { secretKeyRef: { name: SECRET_NAME, key: source.secret, ...(source.optional ? { optional: true } : {}) } } };
 }
 
 export function envVars(env: Record<string, EnvSource>): k8s.EnvVar[] {

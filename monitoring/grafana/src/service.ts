@@ -163,7 +163,7 @@ export function runtime(name: ServiceJob): PanelSpec[] {
       description: 'libuv handles kept alive (sockets, timers, ...): a steady climb is a leak.',
       unit: 'short',
       w: 8,
-      queries: [q(sumBy(['instance'], sel('nodejs_active_handles_total', j)), '{{instance}}')],
+      queries: [q(sumBy(['instance'], sel('nodejs_active_handles', j)), '{{instance}}')],
     }),
   ];
 }

@@ -14,7 +14,7 @@ import { component } from '../../../charts/components';
 
 const repoRoot = resolve(__dirname, '..', '..', '..');
 const imageDir = join(repoRoot, 'images', 'cassandra');
-const scripts = ['entrypoint.sh', 'enable-auth.sh', 'set-password.sh', 'healthcheck.sh'];
+const scripts = ['entrypoint.sh', 'enable-auth.sh', 'set-password.sh', 'healthcheck.sh', 'set-durability.sh'];
 const dockerfile = readFileSync(join(imageDir, 'Dockerfile'), 'utf8');
 const cassandra = component('cassandra');
 
@@ -72,6 +72,7 @@ test('the Dockerfile: the Cassandra and JMX exporter versions of the local stack
     ['enable-auth.sh', 'cassandra-enable-auth'],
     ['set-password.sh', 'cassandra-set-password'],
     ['healthcheck.sh', 'cassandra-healthcheck'],
+    ['set-durability.sh', 'cassandra-set-durability'],
   ]) {
     t.true(dockerfile.includes(`COPY ${file} /usr/local/bin/${installed}\n`), file);
     t.true(existsSync(join(imageDir, file)), file);
@@ -254,6 +255,7 @@ function entrypointRun(t: ExecutionContext, env: NodeJS.ProcessEnv, args: string
   executable(join(dir, 'docker-entrypoint.sh'), `#!/bin/sh\necho "docker-entrypoint.sh $*" >>"${log}"\n`);
   executable(join(dir, 'cassandra-enable-auth'), `#!/bin/sh\necho "cassandra-enable-auth $*" >>"${log}"\n`);
   executable(join(dir, 'cassandra-set-password'), `#!/bin/sh\necho "cassandra-set-password" >>"${log}"\n`);
+  executable(join(dir, 'cassandra-set-durability'), `#!/bin/sh\necho "cassandra-set-durability $*" >>"${log}"\n`);
   const rules = join(dir, 'jmx-exporter.yaml');
   writeFileSync(rules, 'rules: []\n');
   const ready = join(dir, 'ready');
@@ -275,7 +277,9 @@ test('entrypoint.sh with a password: auth on in CASSANDRA_CONF, password job sta
   t.is(run.result.status, 0, run.result.stderr);
   t.true(run.log.includes(`cassandra-enable-auth ${join(run.dir, 'conf', 'cassandra.yaml')}\n`));
   t.true(run.log.includes('cassandra-set-password\n'));
-  t.true(run.log.includes('docker-entrypoint.sh cassandra -f\n'));
+  // The password job runs in the background: its line may fall anywhere, so order is checked, not adjacency.
+  const durability = run.log.indexOf(`cassandra-set-durability ${join(run.dir, 'conf', 'cassandra.yaml')}\n`);
+  t.true(durability >= 0 && durability < run.log.indexOf('docker-entrypoint.sh cassandra -f\n'), 'the commit log sync is set before the server starts');
   t.false(run.readyLeft, 'the ready file of an earlier start is removed');
   t.false(run.result.stderr.includes('a-real-password-42'));
 });
@@ -283,7 +287,7 @@ test('entrypoint.sh with a password: auth on in CASSANDRA_CONF, password job sta
 test('entrypoint.sh without a password: authentication stays off', (t) => {
   const run = entrypointRun(t, {});
   t.is(run.result.status, 0, run.result.stderr);
-  t.is(run.log, 'docker-entrypoint.sh \n');
+  t.is(run.log, `cassandra-set-durability ${join(run.dir, 'conf', 'cassandra.yaml')}\ndocker-entrypoint.sh \n`);
   t.regex(run.result.stderr, /authentication stays off/);
 });
 

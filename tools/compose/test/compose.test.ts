@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
-import { component, components, configDefaults, secretKeys, type Component } from '../../../charts/components';
+import { component, components, configDefaults, optionalSecretKeys, secretKeys, type Component } from '../../../charts/components';
 import { images, infrastructure } from '../../../services/kit/src/topology';
 import { composeSettings, envFileName, guideOnlyVariables, guideVariables, loadProfile, loadService, outputs, secretPlaceholder } from '../../../compose/generate';
 import { gatewayLimits, gatewayUpstream, replicaByName, replicasOf, services as serviceSpecs } from '../../../services/kit/src/topology';
@@ -25,7 +25,9 @@ const rawCompose = readFileSync(join(repoRoot, composeFile), 'utf8');
 
 /** The service names of the operator guide, plus the nginx exporter and Grafana's one-shot volume job. */
 const guideServices = ['backend', 'cart-service', 'order-service', 'user-service', 'cassandra', 'nginx', 'prometheus', 'grafana', 'jaeger', 'alertmanager'];
-const extraServices = ['nginx-exporter', 'grafana-volume-init'];
+/** Each service's migration step: one-shot, before its replicas. */
+const migrateSteps = serviceSpecs.map((s) => `${s.name}-migrate`);
+const extraServices = ['nginx-exporter', 'grafana-volume-init', ...migrateSteps];
 /** The second (third...) replica of each service: a compose service of its own (topology `replicasOf`). */
 const extraReplicas = serviceSpecs.flatMap((s) => replicasOf(s.name).slice(1).map((r) => r.name));
 /** The spec's component a compose service runs: a replica runs its service's. */
@@ -91,7 +93,7 @@ function composeConfig(env: Record<string, string> = {}): Resolved {
   return parse(result.stdout) as Resolved;
 }
 const resolved: Resolved = composeConfig();
-const longRunning = Object.keys(resolved.services).filter((name) => name !== oneShot && !profiled.includes(name));
+const longRunning = Object.keys(resolved.services).filter((name) => name !== oneShot && !migrateSteps.includes(name) && !profiled.includes(name));
 
 const envExampleText = readFileSync(join(repoRoot, envExample), 'utf8');
 const envExampleValues: Record<string, string> = Object.fromEntries(
@@ -175,6 +177,29 @@ test("every long-running container runs as its component's numeric non-root user
   }
 });
 
+test("each service's migration step: one-shot, its service's image and user, the superuser's password and its role's, no token key or internal credential", (t) => {
+  for (const s of serviceSpecs) {
+    const step = resolved.services[`${s.name}-migrate`];
+    const service = resolved.services[s.name];
+    t.is(step.restart, 'no', s.name);
+    t.is(step.image, service.image, s.name);
+    t.is(step.user, service.user, s.name);
+    t.true(step.read_only, s.name);
+    t.deepEqual(step.cap_drop, ['ALL'], s.name);
+    t.deepEqual(step.command, ['node', '--enable-source-maps', 'dist/main.js', 'migrate'], s.name);
+    const env = step.environment ?? {};
+    t.is(env.CASSANDRA_USERNAME, 'cassandra', s.name);
+    t.is(env.CASSANDRA_PASSWORD, secretPlaceholder, s.name);
+    t.true('CASSANDRA_SERVICE_PASSWORD' in env, s.name);
+    t.false(Object.keys(env).some((k) => /^JWT_|^INTERNAL_/.test(k)), `${s.name}: ${Object.keys(env).join(', ')}`);
+    // The service itself logs in as its own role, never as the superuser.
+    t.is(service.environment?.CASSANDRA_USERNAME, s.name.replace(/-/g, '_'), s.name);
+    t.false(rawCompose.includes(`CASSANDRA_PASSWORD: \${CASSANDRA_PASSWORD:?`) && Object.entries(resolved.services).some(([n, x]) => !n.endsWith('-migrate') && n !== 'cassandra' && x.environment?.CASSANDRA_USERNAME === 'cassandra'), 'only Cassandra and the migration steps get the superuser');
+  }
+  t.false('JWT_PRIVATE_KEY' in (resolved.services.backend.environment ?? {}), 'only user-service holds the signing key');
+  t.true('JWT_PRIVATE_KEY' in (resolved.services['user-service'].environment ?? {}));
+});
+
 test("Grafana's volume job is the one root container: one-shot, no network, only CAP_CHOWN, chown to Grafana's user", (t) => {
   const job = resolved.services[oneShot];
   const grafana = component('grafana');
@@ -228,10 +253,12 @@ test('start-up order: services after a healthy Cassandra (and the services they 
   const conditions = (name: string) =>
     Object.fromEntries(Object.entries(resolved.services[name].depends_on ?? {}).map(([dep, { condition }]) => [dep, condition]));
   const healthy = (...names: string[]) => Object.fromEntries(names.map((n) => [n, 'service_healthy']));
-  t.deepEqual(conditions('backend'), healthy('cassandra'));
-  t.deepEqual(conditions('user-service'), healthy('cassandra'));
-  t.deepEqual(conditions('cart-service'), healthy('cassandra', 'backend'));
-  t.deepEqual(conditions('order-service'), healthy('cassandra', 'backend', 'cart-service'));
+  const migrated = (name: string) => ({ [`${name}-migrate`]: 'service_completed_successfully' });
+  t.deepEqual(conditions('backend'), { ...healthy('cassandra'), ...migrated('backend') });
+  t.deepEqual(conditions('user-service'), { ...healthy('cassandra'), ...migrated('user-service') });
+  t.deepEqual(conditions('cart-service'), { ...healthy('cassandra', 'backend'), ...migrated('cart-service') });
+  t.deepEqual(conditions('order-service'), { ...healthy('cassandra', 'backend', 'cart-service'), ...migrated('order-service') });
+  for (const name of migrateSteps) t.deepEqual(conditions(name), healthy('cassandra'), name);
   for (const name of extraReplicas) t.deepEqual(conditions(name), conditions(replicaByName(name)!.service), `${name} starts as its first replica`);
   t.deepEqual(conditions('nginx'), healthy('backend', 'backend-2', 'cart-service', 'cart-service-2', 'order-service', 'order-service-2', 'user-service', 'user-service-2'));
   t.deepEqual(conditions('nginx-exporter'), healthy('nginx'));
@@ -273,8 +300,9 @@ test('environment: as in the spec, values fixed, settings with their defaults, s
     for (const [name, source] of Object.entries(c.env)) {
       if ('value' in source) t.is(env[name], source.value, `${c.name} ${name}`);
       else if ('config' in source) t.is(env[name], source.default, `${c.name} ${name}`);
-      else t.is(env[name], secretPlaceholder, `${c.name} ${name}`);
-      if ('secret' in source) t.true(rawCompose.includes(`${name}: \${${source.secret}:?${source.secret} must be set in ${envFileName}}`), `${c.name} ${name}`);
+      else t.is(env[name], source.optional ? '' : secretPlaceholder, `${c.name} ${name}`);
+      if ('secret' in source && source.optional) t.true(rawCompose.includes(`${name}: \${${source.secret}:-}`), `${c.name} ${name}`);
+      else if ('secret' in source) t.true(rawCompose.includes(`${name}: \${${source.secret}:?${source.secret} must be set in ${envFileName}}`), `${c.name} ${name}`);
       if ('config' in source) t.true(rawCompose.includes(`${name}: \${${source.config}:-${source.default}}`), `${c.name} ${name}`);
     }
   }
@@ -283,7 +311,11 @@ test('environment: as in the spec, values fixed, settings with their defaults, s
 test('no secret value in the compose file: every secret-like variable is required from the env file', (t) => {
   for (const [name, s] of Object.entries(resolved.services)) {
     for (const key of Object.keys(s.environment ?? {})) {
-      if (/PASSWORD|SECRET|TOKEN|CHAT_ID|_KEY$/.test(key)) t.true(secretKeys.some((k) => rawCompose.includes(`${key}: \${${k}:?`)), `${name} ${key}`);
+      if (/PASSWORD|SECRET|TOKEN|CHAT_ID|_KEY$/.test(key)) {
+        // A secret only one JWT mode needs is optional in the file; the service refuses to start without the one its mode needs.
+        const from = (k: string) => rawCompose.includes(`${key}: \${${k}:?`) || (optionalSecretKeys.includes(k) && rawCompose.includes(`${key}: \${${k}:-}`));
+        t.true(secretKeys.some(from), `${name} ${key}`);
+      }
     }
   }
   t.false(/\d{6,}:[A-Za-z0-9_-]{20,}/.test(rawCompose), 'no Telegram bot token');
@@ -297,10 +329,10 @@ test('compose refuses to start without a secret, and says which', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'compose-env-'));
   try {
     const envFile = join(dir, 'env');
-    writeFileSync(envFile, envExampleText.replace(/^JWT_SECRET_KEY=.*$/m, ''));
+    writeFileSync(envFile, envExampleText.replace(/^INTERNAL_TOKEN_ORDER_SERVICE=.*$/m, ''));
     const result = dockerCompose(['-f', composeFile, '--env-file', envFile, 'config', '-q']);
     t.not(result.status, 0);
-    t.true(result.stderr.includes(`JWT_SECRET_KEY must be set in ${envFileName}`), result.stderr);
+    t.true(result.stderr.includes(`INTERNAL_TOKEN_ORDER_SERVICE must be set in ${envFileName}`), result.stderr);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
@@ -310,7 +342,7 @@ test(".env.example holds every variable the compose file reads, the guide's list
   const referenced = [...rawCompose.matchAll(/\$\{([A-Z_][A-Z0-9_]*)[:}]/g)].map((m) => m[1]);
   for (const name of new Set(referenced)) t.true(name in envExampleValues, `${name} (compose file)`);
   for (const name of guideVariables) t.true(name in envExampleValues, `${name} (guide)`);
-  for (const name of secretKeys) t.is(envExampleValues[name], secretPlaceholder, `${name} (secret)`);
+  for (const name of secretKeys) t.is(envExampleValues[name], optionalSecretKeys.includes(name) ? '' : secretPlaceholder, `${name} (secret)`);
   for (const [name, value] of Object.entries(configDefaults)) t.is(envExampleValues[name], value, `${name} (setting)`);
   for (const [name, { default: value }] of Object.entries(composeSettings)) t.is(envExampleValues[name], value, `${name} (compose setting)`);
   for (const name of ['IMAGE_REGISTRY', 'IMAGE_TAG', 'NGINX_CONF', 'ADMIN_EMAIL', 'ADMIN_PASSWORD']) t.true(name in envExampleValues, name);

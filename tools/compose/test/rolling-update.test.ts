@@ -68,6 +68,30 @@ test('updates every replica of every service in turn, reloading nginx after each
   t.true(at('up -d --no-deps backend-2') < at('pull cart-service'), 'one service after the other');
 });
 
+test("a service's migration step runs once, before its first replica; a failed one stops the update before any replica changes", async (t) => {
+  const d = deployment();
+  mkdirSync(join(d.state, 'steps'));
+  for (const s of serviceSpecs) writeFileSync(join(d.state, 'steps', `${s.name}-migrate`), '');
+  const result = await d.run(['backend', 'cart-service']);
+  t.is(result.status, 0, result.stdout + result.stderr);
+  const log = readFileSync(join(d.state, 'log'), 'utf8');
+  const at = (line: string) => log.indexOf(`${line}\n`);
+  t.true(at('run --rm --no-deps -T backend-migrate') >= 0, log);
+  t.true(at('run --rm --no-deps -T backend-migrate') < at('up -d --no-deps backend'), 'the step before the first replica');
+  t.is(log.split('\n').filter((l) => l.endsWith('backend-migrate')).length, 1, 'once per service');
+  t.true(at('run --rm --no-deps -T cart-service-migrate') > at('up -d --no-deps backend-2'));
+
+  const failing = deployment();
+  mkdirSync(join(failing.state, 'steps'));
+  writeFileSync(join(failing.state, 'steps', 'backend-migrate'), '');
+  writeFileSync(join(failing.state, 'failing-steps'), 'backend-migrate\n');
+  const stopped = await failing.run(['backend']);
+  t.is(stopped.status, 1);
+  t.regex(stopped.stdout, /migration step backend-migrate failed; backend is unchanged/);
+  t.is(failing.running('backend'), 'old-backend');
+  t.is(failing.running('backend-2'), 'old-backend');
+});
+
 test('a service named alone is updated replica by replica; a replica can be named alone', async (t) => {
   const d = deployment();
   const one = await d.run(['cart-service']);

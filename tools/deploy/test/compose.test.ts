@@ -9,12 +9,12 @@
  *
  * The tests run in order and share one stack: each is one procedure of docs/runbook.md.
  */
-import { randomBytes } from 'node:crypto';
+import { generateKeyPairSync, randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { images as published, replicasOf, serviceReplicas } from '../../../services/kit/src/topology';
+import { images as published, replicaByName, replicasOf, serviceReplicas } from '../../../services/kit/src/topology';
 import { startDockerEngine, type DockerEngine, type ExecResult } from '../docker/engine';
 import { buildImages, type BuiltImages } from '../docker/images';
 import type { JourneyResult } from '../journey';
@@ -30,10 +30,21 @@ const allReplicas = services.flatMap(replicas);
 const gateway = 'http://127.0.0.1';
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+// The token signing key pair (ES256, the deployment's default), on one line each as .env.example asks.
+const signingKeys = generateKeyPairSync('ec', { namedCurve: 'P-256' });
+const oneLine = (pem: string) => pem.trim().replace(/\n/g, '\\n');
+
 // The operator's secrets, made up for this run: .env.example with every placeholder replaced.
 const secrets = {
-  JWT_SECRET_KEY: randomBytes(48).toString('base64'),
-  INTERNAL_API_TOKEN: randomBytes(32).toString('hex'),
+  JWT_PRIVATE_KEY: oneLine(signingKeys.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string),
+  JWT_PUBLIC_KEYS: oneLine(signingKeys.publicKey.export({ type: 'spki', format: 'pem' }) as string),
+  INTERNAL_TOKEN_CART_SERVICE: randomBytes(32).toString('hex'),
+  INTERNAL_TOKEN_ORDER_SERVICE: randomBytes(32).toString('hex'),
+  CASSANDRA_PASSWORD_BACKEND: randomBytes(18).toString('base64url'),
+  CASSANDRA_PASSWORD_CART_SERVICE: randomBytes(18).toString('base64url'),
+  CASSANDRA_PASSWORD_ORDER_SERVICE: randomBytes(18).toString('base64url'),
+  // A quote, which the migration step must write into CQL as a doubled quote.
+  CASSANDRA_PASSWORD_USER_SERVICE: `it's-${randomBytes(12).toString('hex')}`,
   // Leading '-', as 1 in 64 random base64url passwords have: cqlsh's `-p VALUE` took it for an option
   // (the scripts and the runbook pass --password=VALUE).
   CASSANDRA_PASSWORD: `-${randomBytes(18).toString('base64url')}`,
@@ -96,7 +107,7 @@ async function unhealthy(): Promise<string[]> {
   );
   return states.filter((s) => {
     const [name, status, health, exit] = s.split(' ');
-    if (name === 'grafana-volume-init') return !(status === 'exited' && exit === '0');
+    if (name === 'grafana-volume-init' || name.endsWith('-migrate')) return !(status === 'exited' && exit === '0');
     return !(status === 'running' && (health === 'healthy' || health === 'none'));
   });
 }
@@ -153,7 +164,12 @@ test.before(async () => {
   // Leftovers of an interrupted run (the engine's images and volumes are kept between runs).
   await engine.docker(['rm', '-f', built.telegramContainer]);
   await compose(['down', '-v', '--remove-orphans'], { timeoutMs: 120_000 });
-  ok(await compose(['up', '-d', '--no-build'], { timeoutMs: 10 * 60_000 }), 'docker-compose up -d');
+  const up = await compose(['up', '-d', '--no-build'], { timeoutMs: 10 * 60_000 });
+  if (up.code !== 0) {
+    // A one-shot migration step that failed says why only in its log.
+    const steps = await compose(['logs', '--no-color', '--tail=40', ...services.map((s) => `${s}-migrate`)]);
+    throw new Error(`docker-compose up -d failed (exit ${up.code}):\n${up.stdout}\n${up.stderr}\nmigration steps:\n${steps.stdout.slice(-8000)}`);
+  }
 });
 
 test.after.always(async () => {
@@ -168,6 +184,9 @@ test.after.always(async () => {
 test.serial('docker-compose up -d: every container becomes healthy, the one-shot volume init exits 0', async (t) => {
   await waitHealthy(8 * 60_000);
   t.deepEqual(await unhealthy(), []);
+  // The migration steps retry what a Cassandra that has just come up refuses: say what, when they did.
+  const steps = await compose(['logs', '--no-color', ...services.map((s) => `${s}-migrate`)]);
+  for (const line of steps.stdout.split('\n').filter((l) => l.includes('trying again'))) t.log(line.slice(0, 400));
   const ps = ok(await compose(['ps']), 'ps');
   for (const name of [...services, 'cassandra', 'nginx', 'nginx-exporter', 'prometheus', 'alertmanager', 'grafana', 'jaeger']) t.regex(ps, new RegExp(`compose_${name}_1 .*\\(healthy\\)`), name);
 });
@@ -236,6 +255,59 @@ test.serial('docker-compose exec cassandra: nodetool status shows the node Up/No
   t.regex(local, /product-store\s+\|\s+datacenter1/);
   const refused = await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', '--password=cassandra', '-e', 'SELECT now() FROM system.local;']);
   t.not(refused.code, 0, 'the default password no longer works');
+});
+
+test.serial("secrets: each service logs in to Cassandra as its own role, which reads its own tables only and changes no schema", async (t) => {
+  const role = (service: string) => service.replace(/-/g, '_');
+  const passwordOf = (service: string) => secrets[`CASSANDRA_PASSWORD_${service.toUpperCase().replace(/-/g, '_')}` as keyof typeof secrets];
+  for (const service of allReplicas) {
+    const env = (await inspect(await containerId(service), '{{range .Config.Env}}{{println .}}{{end}}')).split('\n');
+    const owner = replicaByName(service)!.service;
+    t.true(env.includes(`CASSANDRA_USERNAME=${role(owner)}`), `${service} logs in as ${role(owner)}`);
+    t.false(env.some((e) => e.startsWith(`CASSANDRA_PASSWORD=${secrets.CASSANDRA_PASSWORD}`)), `${service} holds the superuser's password`);
+    t.is(env.some((e) => /^JWT_PRIVATE_KEY=./.test(e)), owner === 'user-service', `${service}: only user-service holds the signing key`);
+  }
+  const users = ok(await compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', 'cassandra', `--password=${secrets.CASSANDRA_PASSWORD}`, '-e', 'LIST ROLES;']), 'LIST ROLES');
+  for (const service of services) t.regex(users, new RegExp(`^\\s*${role(service)}\\s*\\|\\s*False`, 'm'), `${role(service)}: a role, not a superuser`);
+  const asRole = (service: string, cql: string) =>
+    compose(['exec', '-T', 'cassandra', 'cqlsh', '-u', role(service), `--password=${passwordOf(service)}`, '-e', cql]);
+  const own: Record<string, string> = { backend: 'products', 'cart-service': 'cart_items', 'order-service': 'orders', 'user-service': 'users' };
+  for (const service of services) {
+    const read = await asRole(service, `SELECT * FROM product_store.${own[service]} LIMIT 1;`);
+    t.is(read.code, 0, `${service} reads its ${own[service]}: ${read.stderr}`);
+    for (const [other, table] of Object.entries(own)) {
+      if (other === service) continue;
+      const refused = await asRole(service, `SELECT * FROM product_store.${table} LIMIT 1;`);
+      t.not(refused.code, 0, `${service} reads ${other}'s ${table}`);
+      t.regex(refused.stderr + refused.stdout, /Unauthorized|has no SELECT permission/, `${service} on ${table}`);
+    }
+  }
+  const ddl = await asRole('backend', 'CREATE TABLE product_store.intruder (id int PRIMARY KEY);');
+  t.not(ddl.code, 0, 'a service role creates no table');
+  const drop = await asRole('order-service', 'DROP TABLE product_store.products;');
+  t.not(drop.code, 0, 'a service role drops no table');
+});
+
+test.serial("secrets: user-service alone signs (ES256); a caller's internal credential opens only the endpoints it needs", async (t) => {
+  const login = await http(`${gateway}/auth/login`, { method: 'POST', body: { email: adminEmail, password: secrets.ADMIN_PASSWORD } });
+  const header = JSON.parse(Buffer.from(String(login.body.access_token).split('.')[0], 'base64url').toString('utf8'));
+  t.is(header.alg, 'ES256');
+  t.is(typeof header.kid, 'string');
+  // From inside cart-service's container, with its own credential: backend's product lookup (its
+  // endpoint) is allowed, the reservation endpoints (order-service's) are 403, no credential is 401.
+  const fromCart = async (path: string, token?: string) => {
+    const script =
+      `fetch(process.argv[1], { method: 'POST', headers: { 'Content-Type': 'application/json', ...(process.argv[2] ? { 'X-Internal-Token': process.argv[2] } : {}) }, body: process.argv[3] })` +
+      `.then(async (r) => process.stdout.write(r.status + ' ' + (await r.text())), (e) => process.stdout.write('0 ' + e))`;
+    const body = path.endsWith('lookup') ? JSON.stringify({ product_ids: [journey.productId] }) : JSON.stringify({ reservation_id: '00000000-0000-4000-8000-000000000000', lines: [{ product_id: journey.productId, quantity: 1 }] });
+    const out = ok(await compose(['exec', '-T', 'cart-service', 'node', '-e', script, `http://backend:8000${path}`, token ?? '', body]), `POST ${path}`);
+    return { status: Number(out.split(' ')[0]), body: out.slice(out.indexOf(' ') + 1) };
+  };
+  t.is((await fromCart('/internal/products/lookup', secrets.INTERNAL_TOKEN_CART_SERVICE)).status, 200);
+  const refused = await fromCart('/internal/reservations', secrets.INTERNAL_TOKEN_CART_SERVICE);
+  t.is(refused.status, 403, refused.body);
+  t.regex(refused.body, /INTERNAL_CALLER_FORBIDDEN/);
+  t.is((await fromCart('/internal/products/lookup')).status, 401);
 });
 
 test.serial('a checkout is one trace in Jaeger, found by service and operation as the guide searches', async (t) => {

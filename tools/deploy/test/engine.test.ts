@@ -20,6 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { repoRoot } from '../../cassandra/launcher';
 import { cleanStaleEngines, dockerFootprint, processesOf, startDockerEngine, type DockerEngine, type ExecResult } from '../docker/engine';
 import { buildImages, prepareImageInputs, probeUlimit, type BuiltImages } from '../docker/images';
+import { secretKeys } from '../../../charts/components';
 
 const isRoot = process.getuid?.() === 0;
 const serial = isRoot ? test.serial : test.serial.skip;
@@ -148,7 +149,8 @@ serial('the sandbox refuses limits above its hard limits; the override lowers ex
   t.deepEqual(Object.keys(override.services).sort(), ['alertmanager', 'cassandra', 'grafana', 'grafana-volume-init', 'jaeger', 'nginx', 'nginx-exporter', 'prometheus']);
   const config = await engine.exec(['docker-compose', '-f', 'compose/docker-compose.yml', '-f', built.overrideFile, 'config', '-q'], {
     cwd: repoRoot,
-    env: { CASSANDRA_PASSWORD: 'x', JWT_SECRET_KEY: 'x', INTERNAL_API_TOKEN: 'x', ADMIN_PASSWORD: 'x', GRAFANA_ADMIN_PASSWORD: 'x', TELEGRAM_BOT_TOKEN: '1:a', TELEGRAM_CHAT_ID: '-1' },
+    // Every secret the compose file requires (the spec's list), with values of the right shape.
+    env: { ...Object.fromEntries(secretKeys.map((key) => [key, 'x'])), TELEGRAM_BOT_TOKEN: '1:a', TELEGRAM_CHAT_ID: '-1' },
   });
   t.is(config.code, 0, config.stderr);
 });
