@@ -112,6 +112,13 @@ export function createAuth(config: Pick<Config, 'jwt' | 'internalTokens'> & { se
   const credentials = Object.entries(config.internalTokens).map(([caller, token]) => ({ caller: caller as ServiceName, digest: digest(token!) }));
   const endpoints = (config.service && internalEndpoints[config.service]) || {};
   const requireInternal: Middleware = async (ctx, next) => {
+    // A request that came through a public proxy never reaches an internal endpoint, whatever it
+    // carries: the gateway's public servers and the cluster's ingress-nginx both set X-Forwarded-Host
+    // (a client cannot remove it), calls between services come direct or through the gateway's
+    // internal listeners, which do not. 404, as the contract says of internal routes through the
+    // gateway; this holds where the proxy's own rules (a default ingress-nginx refuses configuration
+    // snippets) do not strip a client's X-Internal-Token.
+    if (ctx.get('X-Forwarded-Host')) throw problems.notFound(`No route for ${ctx.method} ${ctx.path}.`);
     // Compared as digests: constant time, whatever the length sent; every credential is compared.
     const sent = digest(ctx.get(INTERNAL_TOKEN_HEADER));
     let caller: ServiceName | undefined;

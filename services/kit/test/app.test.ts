@@ -203,6 +203,16 @@ test('internal endpoints need a calling service\'s own credential, not a user to
   t.deepEqual(ok.body, { caller: 'cart-service' });
 });
 
+test('an internal endpoint is a 404 for a request that came through a public proxy (X-Forwarded-Host), even with a valid credential', async (t) => {
+  // What the cluster's ingress-nginx (snippets off: it passes a client's X-Internal-Token on) or the
+  // gateway's public servers forward: their X-Forwarded-Host says the request came from outside.
+  const lookup = (headers: Record<string, string>) => call(base, '/internal/products/lookup', { method: 'POST', body: {}, headers });
+  isProblem(t, await lookup({ ...internalHeadersOf('cart-service'), 'X-Forwarded-Host': 'shop.example.com', 'X-Forwarded-For': '203.0.113.9' }), 404, 'NOT_FOUND');
+  isProblem(t, await lookup({ 'X-Forwarded-Host': 'shop.example.com' }), 404, 'NOT_FOUND');
+  // A service's own call (direct, or through the gateway's internal listeners, which set X-Forwarded-For only) still works.
+  t.is((await lookup({ ...internalHeadersOf('cart-service'), 'X-Forwarded-For': '127.0.0.1' })).status, 200);
+});
+
 test("a caller's credential is refused, 403, on an internal endpoint it does not need", async (t) => {
   // order-service never looks products up; cart-service never releases stock.
   isProblem(t, await call(base, '/internal/products/lookup', { method: 'POST', body: {}, headers: internalHeadersOf('order-service') }), 403, 'INTERNAL_CALLER_FORBIDDEN');
