@@ -13,7 +13,7 @@
  * scripts/install-prerequisites.sh --deploy.
  */
 import { repoRoot } from '../cassandra/launcher';
-import { runEchoed, tally } from '../test/tally';
+import { closingLines, runEchoed, tally } from '../test/tally';
 import { ensureKubeBinaries } from './kube/build';
 import { prepareImageInputs } from './docker/images';
 
@@ -36,11 +36,12 @@ async function main(): Promise<number> {
     cwd: repoRoot,
     env: { ...process.env, FORCE_COLOR: '0' },
   });
-  const { passed, failed } = tally(output);
+  const result = tally(output);
+  const { passed, failed } = result;
   // A failure that ava did not count (a typecheck error, a crash, no test at all) still counts as one.
   const uncounted = (code !== 0 || passed === 0) && failed === 0 ? 1 : 0;
   process.stdout.write(`\ndeploy tests took ${((Date.now() - started) / 60_000).toFixed(1)} min\n`);
-  process.stdout.write(`${passed} passed, ${failed + uncounted} failed\n`);
+  process.stdout.write(closingLines(result, uncounted));
   return code === 0 && passed > 0 ? 0 : 1;
 }
 

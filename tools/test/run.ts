@@ -4,7 +4,7 @@
  */
 import { ensureCassandra, repoRoot } from '../cassandra/launcher';
 import { onStopSignals } from '../stack/signals';
-import { cassandraOrigin, runEchoed, tally } from './tally';
+import { cassandraOrigin, closingLines, runEchoed, tally } from './tally';
 
 async function main(): Promise<number> {
   // Until the end: a Ctrl-C ends the tests (runEchoed stops them), then Cassandra is stopped; the
@@ -44,11 +44,12 @@ async function main(): Promise<number> {
   });
   await cassandra.stop();
 
-  const { passed, failed } = tally(output);
+  const result = tally(output);
+  const { passed, failed } = result;
   // A failure that ava did not count (a typecheck error, a crash, no test at all) still counts as one.
   const uncounted = (code !== 0 || passed === 0) && failed === 0 ? 1 : 0;
   process.stdout.write(`\nCassandra ${cassandra.releaseVersion}, ${cassandraOrigin(cassandra)}\n`);
-  process.stdout.write(`${passed} passed, ${failed + uncounted} failed\n`);
+  process.stdout.write(closingLines(result, uncounted));
   return code === 0 && passed > 0 ? 0 : 1;
 }
 

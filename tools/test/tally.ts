@@ -22,7 +22,7 @@ const prefix = /^([\w@./-]+):\s/;
  * the larger of its summary and its lines, so one project whose `✔` lines are fewer than its summary
  * (or a failing one, which has no "passed" summary) never hides another project's passes.
  */
-export function tally(text: string): { passed: number; failed: number } {
+export function tally(text: string): { passed: number; failed: number; failures: string[] } {
   const sections = new Map<string, string[]>();
   let current = '';
   for (const raw of text.split('\n')) {
@@ -35,15 +35,30 @@ export function tally(text: string): { passed: number; failed: number } {
   }
   let passed = 0;
   let failed = 0;
-  for (const lines of sections.values()) {
+  const failures: string[] = [];
+  for (const [project, lines] of sections) {
     const count = (pattern: RegExp) => lines.reduce((sum, l) => sum + Number(pattern.exec(l)?.[1] ?? 0), 0);
     const matching = (pattern: RegExp) => lines.filter((l) => pattern.test(l)).length;
     const summaryPassed = count(/^\s*(\d+) tests? passed/);
     const summaryFailed = count(/^\s*(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained pending|hooks? failed|known failures?|tests? timed out)/);
     passed += Math.max(summaryPassed, matching(/^\s*✔ /));
     failed += Math.max(summaryFailed, matching(/^\s*✘ /));
+    for (const l of lines) {
+      const title = /^\s*✘ (.+)$/.exec(l)?.[1].trim();
+      const named = title && project ? `${project}: ${title}` : title;
+      if (named && !failures.includes(named)) failures.push(named);
+    }
   }
-  return { passed, failed };
+  return { passed, failed, failures };
+}
+
+/**
+ * The closing lines of a run: the failed tests by name (a CI log often keeps only its end), then the
+ * one `N passed, N failed` line.
+ */
+export function closingLines(result: { passed: number; failed: number; failures: string[] }, uncounted: number): string {
+  const named = result.failures.map((f) => `failed: ${f}\n`).join('');
+  return `${named}${result.passed} passed, ${result.failed + uncounted} failed\n`;
 }
 
 /** How `npm test` got its Cassandra, for its last lines: only a node it started itself took a start-up time. */

@@ -506,6 +506,10 @@ export async function startDockerEngine(opts: EngineOptions = {}): Promise<Docke
         process.kill(pid, 'SIGKILL');
       }
     }
+    // dockerd is this process's child (ip and sh exec into it): until Node has reaped it, it stays in the
+    // process table as a zombie, so stop() returns only once its exit has been seen.
+    const reapDeadline = Date.now() + 10_000;
+    while (child.exitCode === null && child.signalCode === null && Date.now() < reapDeadline) await sleep(50);
     for (let round = 0; round < 100; round++) {
       const left = processesOf(ino).map((p) => p.pid);
       if (!left.length) break;
