@@ -12,6 +12,11 @@ export interface PaxosResult {
   backgroundPerSecond: number;
 }
 
+/** The open-loop checkouts again on a three-node Cassandra (or why they were not run). */
+export type ThreeNodeCheckouts =
+  | { nodes: 3; replicationFactor: 3; startS: number; commitlogSync: string; checkouts: CheckoutResult[] }
+  | { skipped: string };
+
 export interface BenchReport {
   version: 1;
   startedAt: string;
@@ -30,6 +35,8 @@ export interface BenchReport {
   };
   comparisons: Comparison[];
   checkouts: CheckoutResult[];
+  /** The same checkouts on three nodes, replication factor 3 (absent in reports before 2026-12-06). */
+  threeNodes?: ThreeNodeCheckouts;
   paxos?: PaxosResult;
   processes: Record<string, { afterThroughput?: ProcessHealth; afterCheckouts?: ProcessHealth }>;
   budgets: BudgetLine[];
@@ -104,12 +111,15 @@ export function formatReport(report: BenchReport): string {
     ),
   );
   if (report.checkouts.length) {
+    const three = report.threeNodes && 'checkouts' in report.threeNodes ? report.threeNodes : undefined;
+    const rows = [...report.checkouts.map((c) => ['1 node', c] as const), ...(three?.checkouts ?? []).map((c) => ['3 nodes, RF 3', c] as const)];
     out.push('');
     out.push(
       table(
-        ['checkouts (open loop)', 'scheduled', 'created', 'per s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'answers'],
-        report.checkouts.map((c) => [
+        ['checkouts (open loop)', 'Cassandra', 'scheduled', 'created', 'per s', 'p50 ms', 'p95 ms', 'p99 ms', 'max ms', 'answers'],
+        rows.map(([cassandra, c]) => [
           `${c.ratePerSecond}/s for ${c.seconds} s`,
+          cassandra,
           String(c.scheduled),
           String(c.completed),
           c.throughput.toFixed(1),
@@ -122,6 +132,8 @@ export function formatReport(report: BenchReport): string {
       ),
     );
     if (report.method.commitlogSync) out.push(`checkouts ran on Cassandra's commit log sync ${report.method.commitlogSync}`);
+    if (three) out.push(`three nodes: 127.0.0.1-3 on this machine (started in ${three.startS} s, commit log sync ${three.commitlogSync}); every write waits for two of three nodes`);
+    else if (report.threeNodes && 'skipped' in report.threeNodes) out.push(`three nodes: not measured (${report.threeNodes.skipped})`);
   }
   if (report.paxos) {
     const p = report.paxos;

@@ -1,7 +1,9 @@
 /**
- * `npm run bench [-- --quick] [-- --strict] [-- --out DIR]`: the performance ratios of the issue's
- * budget, measured side by side in one run on this machine, printed as a table and written as JSON
- * (.data/bench/<timestamp>.json). The method is in docs/performance.md.
+ * `npm run bench [-- --quick] [-- --strict] [-- --single-node] [-- --out DIR]`: the performance ratios
+ * of the issue's budget, measured side by side in one run on this machine, printed as a table and
+ * written as JSON (.data/bench/<timestamp>.json); then the same open-loop checkouts on a three-node
+ * Cassandra (replication factor 3, LOCAL_QUORUM), beside the one-node ones. The method is in
+ * docs/performance.md.
  *
  * It starts what it measures, on loopback only and on ports of its own: Cassandra (its own data
  * folder and ports unless CASSANDRA_HOST names one), the four services, a second backend with
@@ -21,7 +23,8 @@ import { startProcess, waitForHttp, which, type ManagedProcess } from '../stack/
 import { onStopSignals } from '../stack/signals';
 import { nodeDurability } from '../cassandra/durability';
 import { Client } from 'cassandra-driver';
-import { budgets, formatReport, type BenchReport, type PaxosResult } from './report';
+import { budgets, formatReport, type BenchReport, type PaxosResult, type ThreeNodeCheckouts } from './report';
+import { startCassandraCluster, type CassandraCluster } from '../cassandra/launcher';
 import { casCounts, compare, cqlSide, httpSide, processHealth, runWorker, type CompareOptions, type Comparison } from './measure';
 import type { CheckoutResult } from './checkout-load';
 import { round } from './stats';
@@ -30,24 +33,27 @@ export interface BenchOptions {
   quick: boolean;
   strict: boolean;
   outDir: string;
+  /** Skip the checkouts on a three-node Cassandra (they add a cluster start, 1-2 minutes). */
+  singleNode: boolean;
 }
 
 export function parseArgs(argv: string[]): BenchOptions {
-  const options: BenchOptions = { quick: false, strict: false, outDir: join(repoRoot, '.data', 'bench') };
+  const options: BenchOptions = { quick: false, strict: false, singleNode: false, outDir: join(repoRoot, '.data', 'bench') };
   for (let i = 0; i < argv.length; i++) {
     const a = argv[i];
     if (a === '--quick') options.quick = true;
     else if (a === '--strict') options.strict = true;
     else if (a === '--out') options.outDir = argv[++i];
+    else if (a === '--single-node') options.singleNode = true;
     else if (a === '--help' || a === '-h') {
-      process.stdout.write('usage: npm run bench [-- --quick] [-- --strict] [-- --out DIR]\n');
+      process.stdout.write('usage: npm run bench [-- --quick] [-- --strict] [-- --single-node] [-- --out DIR]\n');
       process.exit(0);
     } else throw new Error(`unknown argument ${a}`);
   }
   return options;
 }
 
-/** Timings of one run. A full run stays under ~8 minutes on 2 cores, --quick under ~2. */
+/** Timings of one run. A full run stays under ~10 minutes on 2 cores (8 with --single-node), --quick under ~4. */
 export function plan(quick: boolean) {
   return quick
     ? { rounds: 1, sliceMs: 2000, warmupMs: 500, connections: 32, checkoutRates: [5, 20], checkoutMs: 8000, paxosCheckouts: 5 }
@@ -173,13 +179,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     // user-service issues them), and one cart of three lines for GET /cart.
     const auth = createAuth(loadConfig('user-service', env));
     const token = (id: string, role: 'customer' | 'admin' = 'customer') => auth.issue({ id, role }).access_token;
-    const admin = token(crypto.randomUUID(), 'admin');
-    const productIds: string[] = [];
-    for (let i = 0; i < 20; i++) {
-      const res = await json(`${url('backend')}/products`, { method: 'POST', token: admin, body: JSON.stringify({ name: `Bench product ${i}`, price_cents: 100 + i, category: 'bench', stock: 1_000_000 }) });
-      if (res.status !== 201) throw new Error(`creating a product answered ${res.status}: ${JSON.stringify(res.body)}`);
-      productIds.push(res.body.id);
-    }
+    const productIds = await createProducts(url('backend'), token(crypto.randomUUID(), 'admin'));
     const cartUser = crypto.randomUUID();
     const cartToken = token(cartUser);
     for (const id of productIds.slice(0, 3)) {
@@ -219,23 +219,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       if (r.completed !== 1) throw new Error(`a checkout for the Paxos count failed: ${JSON.stringify(r.statuses)}`);
     });
 
-    log(`open-loop checkouts at ${p.checkoutRates.join(', ')}/s for ${p.checkoutMs / 1000} s each, through ${gateway ? 'nginx' : 'the services directly'}`);
-    const checkouts: CheckoutResult[] = [];
-    const customers = Array.from({ length: 200 }, () => token(crypto.randomUUID()));
-    for (const rate of p.checkoutRates) {
-      const r = await runWorker({
-        kind: 'checkout',
-        cartUrl: gateway ?? url('cart-service'),
-        ordersUrl: gateway ?? url('order-service'),
-        tokens: customers,
-        productIds,
-        ratePerSecond: rate,
-        durationMs: p.checkoutMs,
-        localAddresses: gateway ? sourceAddresses(customers.length) : undefined,
-      });
-      log(`checkouts at ${rate}/s: ${r.completed}/${r.scheduled} created, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms`);
-      checkouts.push(r);
-    }
+    const checkouts = await openLoopCheckouts(p, gateway, productIds, '1 node', token);
     const afterCheckouts = await healthAll();
     // The durability the checkouts paid for (docs/performance.md): what the node itself says it runs.
     const commitlogSync = await withClient(cassandra, nodeDurability).catch((err: Error) => `unknown (${err.message})`);
@@ -244,7 +228,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     for (const name of Object.keys(processNames)) processes[name] = { afterThroughput: afterThroughput[name], afterCheckouts: afterCheckouts[name] };
     log(`spans exported by the traced backend: ${otlp.requests()} OTLP requests`);
 
-    const partial: Omit<BenchReport, 'budgets'> = {
+    const partial: Omit<BenchReport, 'budgets' | 'threeNodes'> = {
       version: 1,
       startedAt,
       durationS: round((Date.now() - started) / 1000, 1),
@@ -264,12 +248,95 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
       paxos,
       processes,
     };
-    return { ...partial, budgets: budgets(partial) };
+    // The same checkouts on three nodes: the single node and everything on the bench's ports stop first.
+    await stopEverything();
+    const threeNodes = options.singleNode
+      ? { skipped: 'npm run bench -- --single-node' }
+      : process.env.CASSANDRA_HOST
+        ? { skipped: `CASSANDRA_HOST is set (${process.env.CASSANDRA_HOST}): the bench starts a cluster only of its own` }
+        : await threeNodeCheckouts(p, options, env, sink, token);
+    return { ...partial, durationS: round((Date.now() - started) / 1000, 1), threeNodes, budgets: budgets(partial) };
   } catch (err) {
     if (tail.length) process.stderr.write(`${tail.join('\n')}\n`);
     throw err;
   } finally {
     await stopEverything();
+  }
+}
+
+type Plan = ReturnType<typeof plan>;
+type Token = (id: string, role?: 'customer' | 'admin') => string;
+
+/** Twenty products with plenty of stock, created through the API as an admin. */
+async function createProducts(backendUrl: string, adminToken: string): Promise<string[]> {
+  const productIds: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    const res = await json(`${backendUrl}/products`, { method: 'POST', token: adminToken, body: JSON.stringify({ name: `Bench product ${i}`, price_cents: 100 + i, category: 'bench', stock: 1_000_000 }) });
+    if (res.status !== 201) throw new Error(`creating a product answered ${res.status}: ${JSON.stringify(res.body)}`);
+    productIds.push(res.body.id);
+  }
+  return productIds;
+}
+
+/**
+ * Open-loop checkouts (add a line, then POST /orders) at each of the plan's rates, through nginx when
+ * there is one, by 200 customers of their own, each from a loopback address of its own.
+ */
+async function openLoopCheckouts(p: Plan, gateway: string | undefined, productIds: string[], label: string, token: Token): Promise<CheckoutResult[]> {
+  const issue = token;
+  log(`${label}: open-loop checkouts at ${p.checkoutRates.join(', ')}/s for ${p.checkoutMs / 1000} s each, through ${gateway ? 'nginx' : 'the services directly'}`);
+  const checkouts: CheckoutResult[] = [];
+  const customers = Array.from({ length: 200 }, () => issue(crypto.randomUUID()));
+  for (const rate of p.checkoutRates) {
+    const r = await runWorker({
+      kind: 'checkout',
+      cartUrl: gateway ?? `http://127.0.0.1:${ports.services['cart-service']}`,
+      ordersUrl: gateway ?? `http://127.0.0.1:${ports.services['order-service']}`,
+      tokens: customers,
+      productIds,
+      ratePerSecond: rate,
+      durationMs: p.checkoutMs,
+      localAddresses: gateway ? sourceAddresses(customers.length) : undefined,
+    });
+    log(`${label}: checkouts at ${rate}/s: ${r.completed}/${r.scheduled} created, p50 ${r.latencyMs.p50} ms, p99 ${r.latencyMs.p99} ms`);
+    checkouts.push(r);
+  }
+  return checkouts;
+}
+
+/**
+ * The checkouts again on a three-node Cassandra of the bench's own (127.0.0.1-3, the bench's CQL port,
+ * replication factor 3: every write and Paxos round waits for two of three nodes) with the same
+ * services, nginx and rates. Everything it starts is stopped before it returns (or by a signal).
+ */
+async function threeNodeCheckouts(p: Plan, options: BenchOptions, env: NodeJS.ProcessEnv, sink: (name: string, line: string) => void, token: Token): Promise<ThreeNodeCheckouts> {
+  const extra: ManagedProcess[] = [];
+  let cluster: CassandraCluster | undefined;
+  let stack: RunningStack | undefined;
+  let stopped: Promise<void> | undefined;
+  const stopAll = () =>
+    (stopped ??= (async () => {
+      for (const proc of extra.reverse()) await proc.stop();
+      await stack?.stop();
+      await cluster?.stop();
+    })());
+  activeStop = stopAll;
+  try {
+    log('starting a three-node Cassandra (127.0.0.1-3) and the services on it');
+    cluster = await startCassandraCluster({ nodes: 3, baseDir: join(options.outDir, 'cassandra-cluster'), port: Number(process.env.CASSANDRA_PORT), log });
+    stack = await startLocalStack({ dataDir: join(options.outDir, 'stack-3'), env, sink, servicesOnly: true, ports: { services: ports.services }, cassandra: cluster });
+    const gateway = await startNginx(join(options.outDir, 'stack-3', 'nginx'), sink, extra);
+    const productIds = await createProducts(`http://127.0.0.1:${ports.services.backend}`, token(crypto.randomUUID(), 'admin'));
+    // As many sequential checkouts as the one-node run's Paxos count made before its open loop: the
+    // services' and the nodes' first queries (prepares, JIT) are not measured on either side.
+    for (let i = 0; i < p.paxosCheckouts; i++) {
+      await runWorker({ kind: 'checkout', cartUrl: `http://127.0.0.1:${ports.services['cart-service']}`, ordersUrl: `http://127.0.0.1:${ports.services['order-service']}`, tokens: [token(crypto.randomUUID())], productIds, ratePerSecond: 1000, durationMs: 1 });
+    }
+    const checkouts = await openLoopCheckouts(p, gateway, productIds, '3 nodes', token);
+    const commitlogSync = await withClient(cluster, nodeDurability).catch((err: Error) => `unknown (${err.message})`);
+    return { nodes: 3, replicationFactor: 3, startS: round(cluster.startMs / 1000, 1), commitlogSync, checkouts };
+  } finally {
+    await stopAll();
   }
 }
 
