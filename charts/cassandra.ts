@@ -1,7 +1,13 @@
 /**
- * Cassandra: a StatefulSet (one node by default; charts/README.md tells how to grow to three), its
- * headless Service `cassandra` (the services' contact point, the nodes' DNS names, Prometheus'
- * target list), a volume claim per node and a disruption budget.
+ * Cassandra: a StatefulSet (three nodes by default, one per host; the services create their keyspace
+ * at replication factor 3 here, CLUSTER_CASSANDRA_NODES), its headless Service `cassandra` (the
+ * services' contact point, the nodes' DNS names, Prometheus' target list), a volume claim per node
+ * and a disruption budget.
+ *
+ * Fresh nodes join one at a time: Cassandra refuses a bootstrap while another node is joining. The
+ * pods still start in parallel (a restarted cluster comes back at once, and `podManagementPolicy` of
+ * an existing StatefulSet cannot change); the init container `join-in-turn` of a node that has never
+ * run holds it until the node before it answers CQL, which a node does only once it has joined.
  *
  * The image (images/cassandra: cassandra:5.0 with the JMX exporter agent, and an entrypoint that
  * turns on PasswordAuthenticator and sets the superuser's password) edits /etc/cassandra at start.
@@ -10,7 +16,7 @@
  */
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import { NAMESPACE } from './components';
+import { CLUSTER_CASSANDRA_NODES, NAMESPACE } from './components';
 import {
   claimSpec,
   clusterComponent,
@@ -64,8 +70,60 @@ class StatefulSetAsStored extends k8s.KubeStatefulSet {
   }
 }
 
+export interface JoinInTurn {
+  /** The address of node N, printf-style: `%d` is N. */
+  readonly nodeAddressFormat: string;
+  readonly cqlPort: number;
+  /** Where the node's data volume is mounted. */
+  readonly dataDir: string;
+}
+
+/**
+ * The init container `join-in-turn` (bash, from the Cassandra image): node N > 0 whose data folder
+ * holds no `data/system` (it has never started, so it will bootstrap) waits until node N - 1 accepts
+ * connections on the CQL port. A node opens that port only once it has joined the ring, so fresh nodes
+ * bootstrap one after the other: 1 after 0, 2 after 1. The seed (node 0) and nodes with data (a restart,
+ * the whole cluster's included) go on at once. A node that is waiting shows `Init:1/2` and says whom it
+ * waits for in its log (`kubectl logs cassandra-2 -c join-in-turn`). N comes from the pod's host name,
+ * `cassandra-<N>` (bash's HOSTNAME). The settings are written into the script, not passed as
+ * variables: the pod's environment stays the one compose's Cassandra has (tools/test/test/parity.test.ts).
+ */
+export function joinInTurnScript(settings: JoinInTurn): string {
+  const quote = (s: string) => `'${s.replace(/'/g, `'\\''`)}'`;
+  return `set -eu
+format=${quote(settings.nodeAddressFormat)}
+port=${settings.cqlPort}
+data=${quote(settings.dataDir)}
+ordinal=\${HOSTNAME##*-}
+if [ "$ordinal" = 0 ]; then
+  echo "$HOSTNAME: the seed: it waits for no other node"
+  exit 0
+fi
+if [ -d "$data/data/system" ]; then
+  echo "$HOSTNAME: it has run before (its data is there): it rejoins at once"
+  exit 0
+fi
+previous=$(printf "$format" "$((ordinal - 1))")
+started=$(date +%s)
+next_log=0
+until timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$previous" "$port" 2>/dev/null; do
+  waited=$(($(date +%s) - started))
+  if [ "$waited" -ge "$next_log" ]; then
+    echo "$HOSTNAME: a new node: waiting for $previous to answer CQL on port $port (it has joined the ring) before bootstrapping (\${waited}s)"
+    next_log=$((waited + 60))
+  fi
+  sleep 2
+done
+echo "$HOSTNAME: $previous answers CQL: bootstrapping now"
+`;
+}
+
 export interface CassandraChartProps {
-  /** Nodes. Going from 1 to 3 takes more than this number: see charts/README.md. @default 1 */
+  /**
+   * Nodes, each on its own host (required anti-affinity): a cluster with fewer schedulable hosts
+   * leaves the extra pods Pending. With fewer than three, lower the replication factor of the
+   * ConfigMap too (charts/README.md). @default CLUSTER_CASSANDRA_NODES (3)
+   */
   readonly replicas?: number;
 }
 
@@ -78,6 +136,12 @@ export class CassandraChart extends ProductStoreChart {
     // The first node: every node, itself included, joins the ring through it.
     const seed = `${name}-0.${name}.${NAMESPACE}.svc.cluster.local`;
     const timeout = { timeoutSeconds: 30 };
+    // The nodes' names in the headless Service, the seed's among them.
+    const joinInTurn: JoinInTurn = {
+      nodeAddressFormat: `${name}-%d.${name}.${NAMESPACE}.svc.cluster.local`,
+      cqlPort: component.ports.find((p) => p.name === 'cql')!.port,
+      dataDir: data.mountPath,
+    };
 
     const main = componentContainer(component, {
       env: envVars({ ...component.env, CASSANDRA_SEEDS: { value: seed } }),
@@ -96,22 +160,40 @@ export class CassandraChart extends ProductStoreChart {
       metadata: { name, labels: componentLabels(component) },
       spec: {
         serviceName: name,
-        replicas: props.replicas ?? 1,
-        // A restarted cluster comes back all at once (nodes find each other through gossip); new
-        // nodes are added one at a time, since Cassandra refuses concurrent bootstraps (README).
+        replicas: props.replicas ?? CLUSTER_CASSANDRA_NODES,
+        // A restarted cluster comes back all at once (nodes find each other through gossip); fresh
+        // nodes bootstrap one at a time, held by join-in-turn. OrderedReady would serialize restarts
+        // too, and could deadlock one: node 1 is created only once node 0 is ready, and node 0 alone
+        // may never be: its readiness logs in as the superuser, whose role is read from system_auth's
+        // replicas on the other nodes (one of them at replication factor 1, two of three at 3).
         podManagementPolicy: 'Parallel',
         selector: { matchLabels: selectorLabels(name) },
         updateStrategy: { type: 'RollingUpdate' },
         template: podTemplate(component, {
           terminationGracePeriodSeconds: 120,
+          // Never two nodes on one host: its loss would take two of a row's three replicas, and
+          // LOCAL_QUORUM with them. Required, not preferred: a pod left Pending for want of a host is
+          // visible; two replicas sharing one are not.
+          affinity: {
+            podAntiAffinity: {
+              requiredDuringSchedulingIgnoredDuringExecution: [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: selectorLabels(name) } }],
+            },
+          },
+          // Across zones too, where the hosts have them (a preference: hosts without the label still count).
           topologySpreadConstraints: [
-            { maxSkew: 1, topologyKey: 'kubernetes.io/hostname', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(name) } },
+            { maxSkew: 1, topologyKey: 'topology.kubernetes.io/zone', whenUnsatisfiable: 'ScheduleAnyway', labelSelector: { matchLabels: selectorLabels(name) } },
           ],
           initContainers: [
             componentInitContainer(component, {
               name: 'copy-config',
               command: ['cp', '-R', `${configDir}/.`, '/config-copy/'],
               volumeMounts: [{ name: configCopy.name, mountPath: '/config-copy' }],
+            }),
+            componentInitContainer(component, {
+              name: 'join-in-turn',
+              command: ['bash', '-c', joinInTurnScript(joinInTurn)],
+              volumeMounts: [{ name: data.name, mountPath: data.mountPath, readOnly: true }],
+              resources: { cpu: { request: '10m', limit: '100m' }, memory: { request: '16Mi', limit: '64Mi' } },
             }),
           ],
           containers: [main],
@@ -124,7 +206,8 @@ export class CassandraChart extends ProductStoreChart {
     // Headless: one DNS record per node (cassandra-0.cassandra...), not-ready nodes included so that
     // a starting node finds its seed.
     componentService(this, component, { headless: true, publishNotReadyAddresses: true });
-    // One node down at a time keeps LOCAL_QUORUM with three replicas; a single node can still be drained.
+    // One node down at a time: two of three replicas keep LOCAL_QUORUM (and system_auth's logins, once
+    // it has three replicas: docs/runbook.md). A single node can still be drained.
     disruptionBudget(this, component, { maxUnavailable: 1 });
   }
 }

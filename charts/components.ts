@@ -10,8 +10,11 @@ import { imageOf, images, infrastructure, internalCredentialsOf, internalTokenVa
 export type EnvSource =
   /** A fixed value, the same everywhere (e.g. another component's address). */
   | { value: string }
-  /** Operator configuration: compose `${NAME:-default}` from the env file; a key of the ConfigMap in a cluster. */
-  | { config: string; default: string }
+  /**
+   * Operator configuration: compose `${NAME:-default}` from the env file; a key of the ConfigMap in a
+   * cluster, holding `cluster` where the cluster's default differs from the single host's.
+   */
+  | { config: string; default: string; cluster?: string }
   /**
    * A secret: compose `${NAME:?}` from the env file (required); a key of the Secret in a cluster.
    * `optional`: a secret only one mode needs (JWT_SECRET_KEY for HS256, JWT_PRIVATE_KEY for ES256):
@@ -47,7 +50,7 @@ export interface Resources {
 export interface Component {
   name: string;
   /** Where compose and the cluster differ in what plays this role. */
-  role: 'service' | 'database' | 'gateway' | 'monitoring' | 'tracing';
+  role: 'service' | 'database' | 'gateway' | 'frontend' | 'monitoring' | 'tracing';
   image: string;
   /** Numeric user the container runs as. */
   user: number;
@@ -76,6 +79,12 @@ export const NAMESPACE = 'product-store';
 /** The Secret (cluster) and the keys operators provide in .env.production (compose). */
 export const SECRET_NAME = 'product-store-secrets';
 export const CONFIG_NAME = 'product-store-config';
+/**
+ * Cassandra nodes in a cluster (the StatefulSet's replicas) and the replication factor the keyspace is
+ * created with there: three copies, so LOCAL_QUORUM (two) holds with one node down. Compose runs one
+ * node on one host, at replication factor 1.
+ */
+export const CLUSTER_CASSANDRA_NODES = 3;
 
 /** Jaeger all-in-one's admin server: health check (and its own metrics). */
 const jaegerAdminPort = 14269;
@@ -83,7 +92,7 @@ const grafanaDataPath = '/var/lib/grafana/data';
 
 const secret = (name: string): EnvSource => ({ secret: name });
 const optionalSecret = (name: string): EnvSource => ({ secret: name, optional: true });
-const config = (name: string, value: string): EnvSource => ({ config: name, default: value });
+const config = (name: string, value: string, cluster?: string): EnvSource => ({ config: name, default: value, ...(cluster === undefined ? {} : { cluster }) });
 
 /**
  * The load balancers in front of the gateway (services/kit/src/trusted-proxies.ts): empty, none. The
@@ -108,7 +117,8 @@ function serviceEnv(name: ServiceName): Record<string, EnvSource> {
     // Its own role: SELECT and MODIFY on its own tables only (the migration step creates it).
     CASSANDRA_USERNAME: { value: serviceRole(name) },
     CASSANDRA_PASSWORD: secret(cassandraPasswordKey(name)),
-    CASSANDRA_REPLICATION_FACTOR: config('CASSANDRA_REPLICATION_FACTOR', '1'),
+    // Used when the keyspace is created: 1 on compose's single node, 3 on the cluster's three.
+    CASSANDRA_REPLICATION_FACTOR: config('CASSANDRA_REPLICATION_FACTOR', '1', String(CLUSTER_CASSANDRA_NODES)),
     // ES256 by default: user-service alone signs (JWT_PRIVATE_KEY), the others verify with
     // JWT_PUBLIC_KEYS. HS256 with JWT_SECRET_KEY (the operator guide's .env) gives every service the key.
     JWT_ALGORITHM: config('JWT_ALGORITHM', 'ES256'),
@@ -215,6 +225,22 @@ export const components: Component[] = [
     ],
     data: [],
     resources: { cpu: { request: '50m', limit: '1' }, memory: { request: '64Mi', limit: '128Mi' } },
+  },
+  {
+    // The storefront's static files in nginx-unprivileged (images/storefront): behind the compose
+    // gateway, which proxies `/` to it, and behind the cluster's Ingress (`/`). Same image, same user
+    // as the nginx image it is built on. The probe asks `/` (index.html): the files are there.
+    name: 'storefront',
+    role: 'frontend',
+    image: imageOf('storefront'),
+    user: 101,
+    ports: [{ name: 'http', port: infrastructure.storefront.port }],
+    env: {},
+    liveness: { path: '/', port: infrastructure.storefront.port },
+    readiness: { path: '/', port: infrastructure.storefront.port },
+    configFiles: [],
+    data: [],
+    resources: { cpu: { request: '10m', limit: '200m' }, memory: { request: '16Mi', limit: '64Mi' } },
   },
   {
     name: 'nginx-exporter',
@@ -324,7 +350,12 @@ export const secretKeys = [...new Set(components.flatMap((c) => Object.values(c.
 /** The secrets only one mode needs: optional keys of the Secret, empty in .env.example. */
 export const optionalSecretKeys = [...new Set(components.flatMap((c) => Object.values(c.env).flatMap((e) => ('secret' in e && e.optional ? [e.secret] : []))))].sort();
 
-/** Every operator setting with its default: .env.example and the cluster's ConfigMap hold them. */
+/** Every operator setting with its default on a single host: .env.example holds them. */
 export const configDefaults: Record<string, string> = Object.fromEntries(
   components.flatMap((c) => Object.values(c.env).flatMap((e) => ('config' in e ? [[e.config, e.default] as const] : []))).sort(([a], [b]) => a.localeCompare(b)),
+);
+
+/** Every operator setting with its cluster default (`cluster`, else the single host's): the cluster's ConfigMap holds them. */
+export const clusterConfigDefaults: Record<string, string> = Object.fromEntries(
+  components.flatMap((c) => Object.values(c.env).flatMap((e) => ('config' in e ? [[e.config, e.cluster ?? e.default] as const] : []))).sort(([a], [b]) => a.localeCompare(b)),
 );

@@ -1,6 +1,6 @@
 /**
  * The stack's configuration: the ConfigMap of operator settings (every `{ config }` variable of the
- * spec, with its default) and one ConfigMap per configuration file a component reads.
+ * spec, with its cluster default) and one ConfigMap per configuration file a component reads.
  *
  * No Secret: its values never enter this repository. Before the first `kubectl apply -f k8s/`, the
  * operator creates it with every key the stack reads:
@@ -30,14 +30,14 @@
  */
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import { CONFIG_NAME, configDefaults } from './components';
+import { CONFIG_NAME, clusterConfigDefaults } from './components';
 import { configFilesOf } from './lib/config-files';
 import { clusterComponents, componentLabels, ProductStoreChart } from './lib/workload';
 
 export class ConfigChart extends ProductStoreChart {
   constructor(scope: Construct, id: string) {
     super(scope, id);
-    new k8s.KubeConfigMap(this, 'settings', { metadata: { name: CONFIG_NAME }, data: configDefaults });
+    new k8s.KubeConfigMap(this, 'settings', { metadata: { name: CONFIG_NAME }, data: clusterConfigDefaults });
     for (const component of clusterComponents) {
       for (const file of configFilesOf(component)) {
         new k8s.KubeConfigMap(this, file.configMap, {

@@ -7,7 +7,12 @@
  * - `product-store-api`: every route but the auth ones, at apiRatePerSecond per client address;
  * - `product-store-auth`: login and register, at authRatePerMinute per client address;
  * - `product-store-health` and `product-store-openapi`: /health and /openapi.json, rewritten to the
- *   backend's /ready and /openapi/all.json.
+ *   backend's /ready and /openapi/all.json;
+ * - `product-store-storefront`: `/` (Prefix) to the storefront's nginx (charts/storefront.ts), at
+ *   apiRatePerSecond. Every API path is longer, and ingress-nginx orders its locations longest
+ *   first (as plain prefixes, or as the regular expressions a rewrite-target makes of them), so `/`
+ *   takes only what no API route does: the storefront's files, and its 404 for anything else
+ *   (/internal/, /metrics, /ready included), with the CSP and headers of the storefront's nginx.
  *
  * What ingress-nginx does differently from the compose gateway:
  * - its burst is the rate times an integer multiplier, so the auth burst is authRatePerMinute (30),
@@ -41,13 +46,16 @@ export const TLS_SECRET_NAME = 'product-store-tls';
 export interface IngressPath {
   readonly path: string;
   readonly pathType: 'Exact' | 'Prefix';
-  readonly service: ServiceName;
+  readonly service: ServiceName | 'storefront';
   /** The path the service receives instead. */
   readonly rewriteTo?: string;
 }
 
 /** The gateway's own paths (topology `gatewayRewrites`): the operator guide's check and the whole API's document. */
 export const rewrittenPaths: readonly IngressPath[] = gatewayRewrites.map((r) => ({ path: r.path, pathType: 'Exact', service: r.service, rewriteTo: r.upstreamPath }));
+
+/** The storefront: everything no API route takes. */
+export const storefrontPath: IngressPath = { path: '/', pathType: 'Prefix', service: 'storefront' };
 
 const routePath = (route: (typeof gatewayRoutes)[number]): IngressPath => ({
   path: route.path,
@@ -124,6 +132,7 @@ export class IngressChart extends ProductStoreChart {
       ...(props.clusterIssuer ? { 'cert-manager.io/cluster-issuer': props.clusterIssuer } : {}),
     });
     ingress('product-store-auth', gatewayRoutes.filter((r) => r.rateLimit === 'auth').map(routePath), authLimit);
+    ingress('product-store-storefront', [storefrontPath], apiLimit);
     for (const rewritten of rewrittenPaths) {
       ingress(`product-store-${rewritten.path.replace(/^\//, '').replace(/\..*$/, '')}`, [rewritten], {
         ...apiLimit,

@@ -27,6 +27,7 @@ import { NamespaceChart } from './namespace';
 import { NetworkPoliciesChart } from './network-policies';
 import { PrometheusChart } from './prometheus';
 import { ServiceChart } from './service';
+import { StorefrontChart } from './storefront';
 
 export const outdir = join(repoRoot, 'k8s');
 
@@ -38,6 +39,7 @@ export function buildApp(dir: string): App {
   new NetworkPoliciesChart(app, '02-network-policies');
   new CassandraChart(app, '10-cassandra');
   services.forEach((s, i) => new ServiceChart(app, `${20 + i}-${s.name}`, { service: s.name }));
+  new StorefrontChart(app, '24-storefront');
   new PrometheusChart(app, '30-prometheus');
   new AlertmanagerChart(app, '31-alertmanager');
   new GrafanaChart(app, '32-grafana');
@@ -63,7 +65,7 @@ export function synthesize(dir: string, naming: ImageNaming = {}): void {
   const registry = naming.registry ?? images.registry;
   const tag = naming.tag ?? images.tag;
   if (registry === images.registry && tag === images.tag) return;
-  const own = [...services.map((s) => s.name), 'cassandra' as const];
+  const own = [...services.map((s) => s.name), 'cassandra' as const, 'storefront' as const];
   for (const file of readdirSync(dir)) {
     const path = join(dir, file);
     let text = readFileSync(path, 'utf8');

@@ -7,8 +7,8 @@
  * - the cluster's prometheus.yml: every scrape target (services' pods, Cassandra's metrics,
  *   Alertmanager, the ingress-nginx controller's metrics);
  * - Grafana's provisioned datasources (Prometheus, Jaeger);
- * - the public routes: the ingress-nginx controller to each routed service;
- * - Cassandra's nodes to each other (gossip), and Alertmanager to the Telegram Bot API (HTTPS to
+ * - the public routes: the ingress-nginx controller to each routed service and to the storefront;
+ * - Cassandra's nodes to each other (gossip, and CQL: a new node waits for the one before it), and Alertmanager to the Telegram Bot API (HTTPS to
  *   public addresses);
  * - every pod to the cluster DNS in kube-system.
  * Kubelet probes and `kubectl port-forward` do not pass through these policies.
@@ -21,7 +21,7 @@ import { parse } from 'yaml';
 import { kubernetesPrometheusTarget, scrapeJobs } from '../monitoring/prometheus/config';
 import { gatewayRoutes } from '../services/kit/src/topology';
 import { NAMESPACE, configDefaults, type Component } from './components';
-import { rewrittenPaths } from './ingress';
+import { rewrittenPaths, storefrontPath } from './ingress';
 import { repoRoot } from './lib/config-files';
 import { ingressNginx } from './lib/ingress-nginx';
 import { clusterComponent, clusterComponents, ProductStoreChart, selectorLabels } from './lib/workload';
@@ -100,7 +100,7 @@ function datasourceFlows(): Flow[] {
 }
 
 function publicFlows(): Flow[] {
-  const routed = [...new Set([...gatewayRoutes, ...rewrittenPaths].map((r) => r.service))];
+  const routed = [...new Set([...gatewayRoutes, ...rewrittenPaths, storefrontPath].map((r) => r.service))];
   return routed.map((service) => ({ from: { ingressController: true }, to: { component: service }, port: portOf(service, 'http'), why: 'public routes' }));
 }
 
@@ -110,6 +110,8 @@ export const flows: readonly Flow[] = [
   ...datasourceFlows(),
   ...publicFlows(),
   { from: { component: 'cassandra' }, to: { component: 'cassandra' }, port: clusterComponent('cassandra').ports.find((p) => p.name === 'intra-node')!.port, why: 'gossip between nodes' },
+  // A new node's init container `join-in-turn` waits until the node before it answers CQL (charts/cassandra.ts).
+  { from: { component: 'cassandra' }, to: { component: 'cassandra' }, port: portOf('cassandra', 'cql'), why: 'a new node waits for the one before it' },
   { from: { component: 'alertmanager' }, to: { internet: true }, port: 443, why: 'Telegram Bot API' },
 ];
 

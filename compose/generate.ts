@@ -171,8 +171,9 @@ function traitsOf(c: Component): ComposeTraits {
       probe: 'liveness',
       startPeriod: '10s',
       readOnly: true,
-      // Every replica: nginx resolves a service's name to the addresses of those running when it loads.
-      dependsOn: healthy(serviceSpecs.flatMap((s) => replicasOf(s.name).map((r) => r.name))),
+      // Every replica, and the storefront: nginx resolves each upstream's name to the addresses of
+      // those running when it loads (and refuses to start on a name that resolves to nothing).
+      dependsOn: healthy([...serviceSpecs.flatMap((s) => replicasOf(s.name).map((r) => r.name)), 'storefront']),
       note: 'the only container published on every interface; NGINX_CONF picks its configuration',
       extra: () => ({
         ports: [
@@ -183,6 +184,13 @@ function traitsOf(c: Component): ComposeTraits {
         // TRUSTED_PROXIES into the file nginx.conf includes, then nginx as the image runs it.
         command: ['/bin/sh', '-c', `sh ${trustedProxiesScript.mountPath} ${trustedProxiesFile} && exec nginx -g 'daemon off;'`],
       }),
+    },
+    storefront: {
+      // nginx-unprivileged: busybox wget (the stand-in of the deploy tests: GNU wget).
+      probeWith: 'wget',
+      startPeriod: '10s',
+      readOnly: true,
+      note: "the storefront's static files (images/storefront, built from this checkout); nginx proxies `/` to it, nothing else reaches it",
     },
     'nginx-exporter': {
       // The image is FROM scratch: no shell, no HTTP client. Prometheus' `up{job="nginx"}` watches its /metrics.
@@ -339,6 +347,8 @@ function imageOf(c: Component): string {
 function buildOf(c: Component): ComposeService['build'] {
   if (c.role === 'service') return { context: '..', dockerfile: 'Dockerfile', args: { SERVICE: c.name, PORT: String(portOf(c, 'http')) } };
   if (c.name === 'cassandra') return { context: '../images/cassandra' };
+  // From the repository root: the image builds the storefront with the repository's own build.
+  if (c.name === 'storefront') return { context: '..', dockerfile: 'images/storefront/Dockerfile' };
   return undefined;
 }
 

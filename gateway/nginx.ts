@@ -44,6 +44,12 @@ export interface GatewayTarget {
    * at `/`. Absent: `/` is a 404 like every path nginx does not route.
    */
   storefront?: string;
+  /**
+   * Where the storefront image's own nginx listens (`storefront:8080`, compose): nginx proxies `/` to
+   * it instead of reading a folder, with the same headers and refusals as `storefront`. Its own answers
+   * that are errors (404, 405) become nginx's problem+json pages. Exclusive with `storefront`.
+   */
+  storefrontUpstream?: string;
 }
 
 /** The services' problem body (services/kit/src/errors.ts, HttpProblem.body()); `detail` may hold nginx variables. */
@@ -162,6 +168,35 @@ function storefrontLocations(root: string, tls: boolean): string[] {
   ];
 }
 
+/** The gateway's upstream for the storefront image's nginx. */
+const storefrontUpstreamName = 'storefront';
+
+/**
+ * The storefront behind a gateway (compose: the storefront image's nginx, renderStorefrontNginx()).
+ * The answer carries the gateway's headers, exactly as a folder served here gets them: the upstream's
+ * copies are hidden so that none is sent twice (two CSPs would both apply). Its errors are nginx's
+ * problem+json pages here, as for a folder. A path not in normal form is refused before it is sent.
+ */
+function storefrontProxyLocations(tls: boolean): string[] {
+  const headers = commonHeaders(tls, storefrontCsp);
+  // proxy_hide_header in a location replaces the http block's list: X-Request-Id is repeated.
+  const hidden = ['X-Request-Id', 'Content-Security-Policy', 'X-Content-Type-Options', 'X-Frame-Options', 'Referrer-Policy', 'Cross-Origin-Resource-Policy', 'Strict-Transport-Security'];
+  return [
+    "# The storefront (the storefront image's nginx); anything it has no file for, including /metrics, /ready and the services' /internal/ endpoints: 404.",
+    'location / {',
+    ...[
+      'if ($gateway_refused_path) {',
+      '    return 404;',
+      '}',
+      'proxy_intercept_errors on;',
+      ...hidden.map((h) => `proxy_hide_header ${h};`),
+      `proxy_pass http://${storefrontUpstreamName};`,
+      ...headers,
+    ].map((l) => `    ${l}`),
+    '}',
+  ];
+}
+
 const upstreamName = (service: ServiceName) => service.replace(/-/g, '_');
 
 const duration = (ms: number) => (ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`);
@@ -184,7 +219,7 @@ function proxyTo(service: ServiceName, uri = ''): string[] {
 /** A string in an nginx configuration: double-quoted, `"` and `\` escaped. */
 const quoted = (value: string) => `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
-function locations(tls: boolean, storefront?: string): string[] {
+function locations(tls: boolean, storefront?: string, storefrontUpstream?: string): string[] {
   const headers = commonHeaders(tls);
   const block = (match: string, body: string[]) => [`location ${match} {`, ...[...body, ...headers].map((l) => `    ${l}`), '}'];
   const out: string[] = [];
@@ -200,6 +235,7 @@ function locations(tls: boolean, storefront?: string): string[] {
     out.push(...block(route.match === 'exact' ? `= ${route.path}` : route.path, [limit, ...proxyTo(route.service)]));
   }
   if (storefront) out.push(...storefrontLocations(storefront, tls));
+  else if (storefrontUpstream) out.push(...storefrontProxyLocations(tls));
   else {
     out.push('# Anything else, including /metrics, /ready and the services\' /internal/ endpoints: 404.');
     out.push(...block('/', ['return 404;']));
@@ -317,6 +353,7 @@ function realIp(trusted: GatewayTarget['trustedProxies']): string[] {
 const indent = (lines: string[], by = 4) => lines.map((l) => (l ? `${' '.repeat(by)}${l}` : l));
 
 export function renderNginx(target: GatewayTarget): string {
+  if (target.storefront && target.storefrontUpstream) throw new Error('the storefront is a folder or an upstream, not both');
   const serverCommon = publicServerCommon();
   const http = [
     'include /etc/nginx/mime.types;',
@@ -337,7 +374,7 @@ export function renderNginx(target: GatewayTarget): string {
     '    default $request_id;',
     '}',
     '',
-    ...publicMaps(Boolean(target.storefront)),
+    ...publicMaps(Boolean(target.storefront || target.storefrontUpstream)),
     '',
     'sendfile on;',
     'keepalive_timeout 65s;',
@@ -390,6 +427,17 @@ export function renderNginx(target: GatewayTarget): string {
       `    keepalive_timeout ${gatewayUpstream.keepaliveTimeoutSeconds}s;`,
       '}',
     ]),
+    ...(target.storefrontUpstream
+      ? [
+          '# The storefront image\'s nginx (static files): resolved when nginx loads, as the services are.',
+          `upstream ${storefrontUpstreamName} {`,
+          `    zone ${storefrontUpstreamName} 64k;`,
+          `    server ${target.storefrontUpstream} max_fails=${gatewayUpstream.maxFails} fail_timeout=${gatewayUpstream.failTimeoutSeconds}s;`,
+          `    keepalive ${gatewayUpstream.keepaliveConnections};`,
+          `    keepalive_timeout ${gatewayUpstream.keepaliveTimeoutSeconds}s;`,
+          '}',
+        ]
+      : []),
     '',
   ];
 
@@ -413,12 +461,12 @@ export function renderNginx(target: GatewayTarget): string {
         'ssl_session_tickets off;',
         ...serverCommon,
         '',
-        ...locations(true, target.storefront),
+        ...locations(true, target.storefront, target.storefrontUpstream),
       ]),
       '}',
     );
   } else {
-    servers.push('server {', ...indent([`listen ${target.listen};`, ...serverCommon, ...acme, '', ...locations(false, target.storefront)]), '}');
+    servers.push('server {', ...indent([`listen ${target.listen};`, ...serverCommon, ...acme, '', ...locations(false, target.storefront, target.storefrontUpstream)]), '}');
   }
   if (target.internalListen) {
     servers.push(
@@ -473,6 +521,94 @@ export function ingressSnippet(): string {
   ].join('\n');
 }
 
+/** Where the storefront image (images/storefront/Dockerfile) keeps the built files. */
+export const storefrontImageRoot = '/usr/share/nginx/storefront';
+
+/** Where the storefront's nginx runs: the image's paths by default (a test runs it on a port of its own). */
+export interface StorefrontNginxOptions {
+  /** @default 8080 */
+  listen?: number | string;
+  /** The built storefront. @default storefrontImageRoot */
+  root?: string;
+  /** @default /tmp/nginx.pid */
+  pidFile?: string;
+  /** Temporary files. @default /tmp */
+  tempDir?: string;
+  /** @default /dev/stdout */
+  accessLog?: string;
+}
+
+/**
+ * The storefront image's own nginx (images/storefront/nginx.conf, committed, drift-tested): the built
+ * files at `/` with the same locations, headers and CSP as the gateway's, on one port, and nginx's
+ * errors as the same problem+json pages. It is all the cluster has in front of the files (ingress-nginx
+ * routes `/` to it and adds no header); in compose the gateway proxies `/` to it and sends its own
+ * copy of the headers. It knows nothing of the API: every path it has no file for is a 404.
+ * Everything it writes is under /tmp (pid, temporary files): it runs with a read-only root.
+ */
+export function renderStorefrontNginx(options: StorefrontNginxOptions = {}): string {
+  const tempDir = options.tempDir ?? '/tmp';
+  const http = [
+    'include /etc/nginx/mime.types;',
+    'default_type application/octet-stream;',
+    '',
+    "log_format json escape=json '{\"time\":\"$time_iso8601\",\"request_id\":\"$req_id\",\"remote_addr\":\"$remote_addr\",'",
+    "    '\"method\":\"$request_method\",\"uri\":\"$uri\",\"status\":$status,\"bytes\":$body_bytes_sent,'",
+    "    '\"duration_s\":$request_time,\"user_agent\":\"$http_user_agent\"}';",
+    `access_log ${options.accessLog ?? '/dev/stdout'} json;`,
+    '',
+    '# The request id the gateway (or ingress-nginx) sent when it is sane, else nginx\'s own.',
+    'map $http_x_request_id $req_id {',
+    '    "~^[A-Za-z0-9._:-]{8,128}$" $http_x_request_id;',
+    '    default $request_id;',
+    '}',
+    '',
+    '# Static files: GET and HEAD, on every path (the Allow of a 405); the 429 page is never used here.',
+    'map $uri $gateway_allow {',
+    '    default "GET, HEAD";',
+    '}',
+    'map $uri $gateway_retry_after {',
+    '    default 1;',
+    '}',
+    '',
+    'sendfile on;',
+    'keepalive_timeout 65s;',
+    ...['client_body_temp_path', 'proxy_temp_path', 'fastcgi_temp_path', 'uwsgi_temp_path', 'scgi_temp_path'].map((d) => `${d} ${tempDir}/${d.replace('_path', '')};`),
+    '',
+    'gzip on;',
+    'gzip_min_length 256;',
+    '# Behind a proxy too (a request with Via).',
+    'gzip_proxied any;',
+    'gzip_vary on;',
+    '',
+    'server {',
+    ...indent([
+      `listen ${options.listen ?? infrastructure.storefront.port};`,
+      'server_tokens off;',
+      ...errorPages(),
+      '',
+      ...storefrontLocations(options.root ?? storefrontImageRoot, false),
+      ...errorLocations(false),
+    ]),
+    '}',
+  ];
+  return [
+    '# Generated by gateway/nginx.ts (renderStorefrontNginx); do not edit by hand.',
+    'worker_processes auto;',
+    `pid ${options.pidFile ?? '/tmp/nginx.pid'};`,
+    'error_log stderr warn;',
+    '',
+    'events {',
+    '    worker_connections 1024;',
+    '}',
+    '',
+    'http {',
+    ...indent(http),
+    '}',
+    '',
+  ].join('\n');
+}
+
 /** Where the compose nginx container's start writes the trusted proxies (gateway/trusted-proxies.sh). */
 export const trustedProxiesFile = '/tmp/trusted-proxies.conf';
 const trustedProxiesInclude = '/tmp/trusted-proxies*.conf';
@@ -495,6 +631,8 @@ export function composeTarget(options: { tls: boolean }): GatewayTarget {
     // Written at start by gateway/trusted-proxies.sh (compose/generate.ts); a pattern, so that nginx
     // also starts from this file alone (no file: no trusted proxy).
     trustedProxies: { include: trustedProxiesInclude },
+    // The storefront image's nginx, by its compose name (compose/generate.ts).
+    storefrontUpstream: `storefront:${infrastructure.storefront.port}`,
     ...(options.tls
       ? { tls: { listen: infrastructure.nginx.containerTlsPort, certificate: '/etc/letsencrypt/live/product-store/fullchain.pem', certificateKey: '/etc/letsencrypt/live/product-store/privkey.pem' } }
       : {}),

@@ -4,7 +4,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { composeTarget, renderNginx } from '../gateway/nginx';
+import { composeTarget, renderNginx, renderStorefrontNginx } from '../gateway/nginx';
 import { composePrometheusTarget, renderPrometheus } from '../monitoring/prometheus/config';
 import { repoRoot } from './cassandra/launcher';
 import { outputs as composeOutputs } from '../compose/generate';
@@ -16,6 +16,7 @@ export const artifacts: Array<{ path: string; render: () => string }> = [
   { path: 'docs/openapi.json', render: renderOpenApi },
   { path: 'compose/nginx/nginx.conf', render: () => renderNginx(composeTarget({ tls: false })) },
   { path: 'compose/nginx/nginx-tls.conf', render: () => renderNginx(composeTarget({ tls: true })) },
+  { path: 'images/storefront/nginx.conf', render: renderStorefrontNginx },
   { path: 'compose/prometheus/prometheus.yml', render: () => renderPrometheus(composePrometheusTarget()) },
   ...composeOutputs,
   ...dashboards.map((d) => ({ path: `monitoring/grafana/dashboards/${d.uid}.json`, render: () => renderDashboard(d) })),

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import { kubernetesPrometheusTarget, renderPrometheus } from '../../monitoring/prometheus/config';
-import { NAMESPACE, configDefaults, type Component } from '../components';
+import { NAMESPACE, clusterConfigDefaults, type Component } from '../components';
 
 export const repoRoot = resolve(__dirname, '..', '..');
 
@@ -82,7 +82,7 @@ export function configChecksum(component: Component): string {
   const hash = createHash('sha256');
   for (const f of configFilesOf(component)) hash.update(`${f.key}\0${f.content}\0`);
   for (const source of Object.values(component.env)) {
-    if ('config' in source) hash.update(`${source.config}=${configDefaults[source.config]}\0`);
+    if ('config' in source) hash.update(`${source.config}=${clusterConfigDefaults[source.config]}\0`);
   }
   return hash.digest('hex');
 }

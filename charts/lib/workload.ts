@@ -217,6 +217,8 @@ export interface PodOptions {
   readonly terminationGracePeriodSeconds?: number;
   /** @default none */
   readonly topologySpreadConstraints?: k8s.TopologySpreadConstraint[];
+  /** @default none */
+  readonly affinity?: k8s.Affinity;
 }
 
 /**
@@ -237,6 +239,7 @@ export function podTemplate(component: Component, options: PodOptions): k8s.PodT
       securityContext: podSecurityContext(component.user),
       terminationGracePeriodSeconds: options.terminationGracePeriodSeconds,
       topologySpreadConstraints: options.topologySpreadConstraints,
+      affinity: options.affinity,
       initContainers: options.initContainers,
       containers: options.containers,
       volumes: nonEmpty([...(files.length ? [configFilesVolume(component)] : []), ...(options.volumes ?? [])]),

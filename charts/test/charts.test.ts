@@ -18,6 +18,7 @@ import { NamespaceChart } from '../namespace';
 import { NetworkPoliciesChart } from '../network-policies';
 import { PrometheusChart } from '../prometheus';
 import { ServiceChart } from '../service';
+import { StorefrontChart } from '../storefront';
 
 type Scope = ReturnType<typeof Testing.app>;
 
@@ -28,8 +29,9 @@ const charts: Array<[string, (scope: Scope) => Chart]> = [
   ['namespace', (scope) => new NamespaceChart(scope, 'test')],
   ['network policies', (scope) => new NetworkPoliciesChart(scope, 'test')],
   ['cassandra', (scope) => new CassandraChart(scope, 'test')],
-  ['cassandra with three nodes', (scope) => new CassandraChart(scope, 'test', { replicas: 3 })],
+  ['cassandra with one node', (scope) => new CassandraChart(scope, 'test', { replicas: 1 })],
   ...services.map((s): [string, (scope: Scope) => Chart] => [s.name, (scope) => new ServiceChart(scope, 'test', { service: s.name })]),
+  ['storefront', (scope) => new StorefrontChart(scope, 'test')],
   ['prometheus', (scope) => new PrometheusChart(scope, 'test')],
   ['alertmanager', (scope) => new AlertmanagerChart(scope, 'test')],
   ['grafana', (scope) => new GrafanaChart(scope, 'test')],

@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { gatewayRoutes, type ServiceName } from '../../services/kit/src/topology';
-import { CONFIG_NAME, NAMESPACE, SECRET_NAME, component, configDefaults, secretKeys } from '../components';
+import { CONFIG_NAME, NAMESPACE, SECRET_NAME, clusterConfigDefaults, component, configDefaults, secretKeys } from '../components';
 import { repoRoot } from '../lib/config-files';
 import { ingressNginx } from '../lib/ingress-nginx';
 import { clusterComponents } from '../lib/workload';
@@ -129,9 +129,10 @@ test('every configMapKeyRef and secretKeyRef names a key that exists', (t) => {
   }
 });
 
-test('the settings ConfigMap holds every setting of the spec with its default', (t) => {
+test('the settings ConfigMap holds every setting of the spec with its cluster default', (t) => {
   const settings = ofKind('ConfigMap').find((m) => m.metadata.name === CONFIG_NAME);
-  t.deepEqual(settings?.data, configDefaults);
+  t.deepEqual(settings?.data, clusterConfigDefaults);
+  t.deepEqual(Object.keys(clusterConfigDefaults), Object.keys(configDefaults));
 });
 
 test('the Secret instructions (config chart and README) name every secret key', (t) => {
@@ -190,7 +191,7 @@ test('every service has its ClusterIP Service and the headless <name>-pods Servi
 
 test('every PodDisruptionBudget selects a workload', (t) => {
   const budgets = ofKind('PodDisruptionBudget');
-  t.is(budgets.length, 5);
+  t.is(budgets.length, 6);
   for (const pdb of budgets) {
     t.true(workloads.some((w) => matches(pdb.spec.selector.matchLabels, podLabels(w))), pdb.metadata.name);
   }
@@ -210,9 +211,9 @@ test('Grafana: liveness does not ask the database, readiness does, and a startup
   t.true(grafana.startupProbe.periodSeconds * grafana.startupProbe.failureThreshold >= 300, 'the startup probe allows at least 5 minutes');
 });
 
-test('every main container checks something else for liveness than for readiness, but jaeger (its admin port has one health check)', (t) => {
+test('every main container checks something else for liveness than for readiness, but jaeger (its admin port has one health check) and the storefront (static files: serving them is both)', (t) => {
   const check = (p: Doc) => ({ httpGet: p.httpGet, exec: p.exec, tcpSocket: p.tcpSocket, grpc: p.grpc });
-  for (const c of containers.filter((x) => !x.init && x.container.name !== 'jaeger')) {
+  for (const c of containers.filter((x) => !x.init && !['jaeger', 'storefront'].includes(x.container.name))) {
     t.notDeepEqual(check(c.container.livenessProbe), check(c.container.readinessProbe), where(c));
   }
 });
@@ -256,18 +257,22 @@ const ingressPaths = ofKind('Ingress').flatMap((ing) =>
   ),
 );
 
-test('the Ingress paths are the gateway routes plus /health and /openapi.json', (t) => {
+test('the Ingress paths are the gateway routes plus /health, /openapi.json and the storefront at /', (t) => {
   const expected = [
     ...gatewayRoutes.map((r) => `${r.match === 'exact' ? 'Exact' : 'Prefix'} ${r.path} -> ${r.service}`),
     'Exact /health -> backend',
     'Exact /openapi.json -> backend',
+    'Prefix / -> storefront',
   ].sort();
   t.deepEqual(ingressPaths.map((p) => `${p.pathType} ${p.path} -> ${p.service}`).sort(), expected);
 });
 
-test('nothing under /internal, /metrics or /ready is routed', (t) => {
+test('nothing under /internal, /metrics or /ready is routed to a service: the one catch-all is the storefront, every API path longer', (t) => {
   for (const p of ingressPaths) t.notRegex(p.path, /^\/(internal|metrics|ready)(\/|$)/);
-  t.false(ingressPaths.some((p) => p.path === '/' || p.path === ''), 'a catch-all path');
+  const catchAll = ingressPaths.filter((p) => p.path === '/' || p.path === '');
+  t.deepEqual(catchAll.map((p) => `${p.pathType} ${p.path} -> ${p.service}`), ['Prefix / -> storefront']);
+  // ingress-nginx takes the longest matching path: `/` never shadows an API route.
+  for (const p of ingressPaths.filter((x) => x.service !== 'storefront')) t.true(p.path.length > 1, p.path);
 });
 
 test('/health and /openapi.json are rewritten to the backend readiness and whole-API document', (t) => {
@@ -356,6 +361,7 @@ test('network policies deny by default, and allow DNS', (t) => {
 test('network policies allow every flow the stack needs', (t) => {
   const need: Array<[Pod, string, number, string]> = [
     ...serviceNames.map((s): [Pod, string, number, string] => [ingressController, s, port(s), `ingress-nginx -> ${s}`]),
+    [ingressController, 'storefront', port('storefront'), 'ingress-nginx -> storefront'],
     [podOf('cart-service'), 'backend', port('backend'), 'cart-service -> backend'],
     [podOf('order-service'), 'backend', port('backend'), 'order-service -> backend'],
     [podOf('order-service'), 'cart-service', port('cart-service'), 'order-service -> cart-service'],
@@ -367,6 +373,7 @@ test('network policies allow every flow the stack needs', (t) => {
     [podOf('grafana'), 'prometheus', port('prometheus'), 'grafana -> prometheus'],
     [podOf('grafana'), 'jaeger', port('jaeger', 'ui'), 'grafana -> jaeger'],
     [podOf('cassandra'), 'cassandra', 7000, 'cassandra gossip'],
+    [podOf('cassandra'), 'cassandra', port('cassandra', 'cql'), 'cassandra -> cassandra cql (join-in-turn)'],
   ];
   for (const [from, to, p, what] of need) t.true(allowed(from, podOf(to), p), what);
   t.true(allowed(podOf('prometheus'), ingressController, ingressNginx.metricsPort), 'prometheus -> ingress-nginx metrics');
@@ -383,6 +390,11 @@ test('network policies refuse the flows nobody needs', (t) => {
     [podOf('grafana'), 'cassandra', port('cassandra', 'cql'), 'grafana -> cassandra'],
     [podOf('jaeger'), 'backend', port('backend'), 'jaeger -> backend'],
     [podOf('backend'), 'alertmanager', port('alertmanager'), 'backend -> alertmanager'],
+    // The storefront's pods take the controller's requests and make none.
+    [podOf('prometheus'), 'storefront', port('storefront'), 'prometheus -> storefront'],
+    [podOf('backend'), 'storefront', port('storefront'), 'backend -> storefront'],
+    [podOf('storefront'), 'backend', port('backend'), 'storefront -> backend'],
+    [podOf('storefront'), 'cassandra', port('cassandra', 'cql'), 'storefront -> cassandra'],
     [{ namespace: 'default', labels: { app: 'anything' } }, 'backend', port('backend'), 'another namespace -> backend'],
   ];
   for (const [from, to, p, what] of refused) t.false(allowed(from, podOf(to), p), what);

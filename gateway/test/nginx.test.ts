@@ -9,7 +9,7 @@ import { composeTarget, renderNginx } from '../nginx';
 const repoRoot = join(__dirname, '..', '..');
 
 const work = mkdtempSync(join(tmpdir(), 'nginx-test-'));
-const composeHosts = ['backend', 'cart-service', 'order-service', 'user-service'];
+const composeHosts = ['backend', 'cart-service', 'order-service', 'user-service', 'storefront'];
 
 /** `nginx -t` in a mount namespace whose /etc/hosts resolves the compose service names to 127.0.0.1. */
 function nginxTest(config: string): { status: number | null; output: string } {

@@ -189,6 +189,8 @@ export const gatewayUpstream = {
 export const infrastructure = {
   /** Published on 80/443; inside its container (non-root) nginx listens on 8080/8443. */
   nginx: { port: 80, tlsPort: 443, containerPort: 8080, containerTlsPort: 8443, localPort: 8080, statusPort: 8081 },
+  /** The storefront image's own nginx (images/storefront): behind the compose gateway and the cluster's Ingress. */
+  storefront: { port: 8080 },
   nginxExporter: { port: 9113 },
   cassandra: { port: 9042, metricsPort: 7070 },
   prometheus: { port: 9090 },
@@ -214,7 +216,10 @@ export const images = {
   },
 } as const;
 
-/** The image of one of the project's own components (the four services and its Cassandra with the JMX exporter). */
-export function imageOf(component: ServiceName | 'cassandra'): string {
+/**
+ * The image of one of the project's own components: the four services, its Cassandra with the JMX
+ * exporter, and the storefront (its static files in nginx-unprivileged).
+ */
+export function imageOf(component: ServiceName | 'cassandra' | 'storefront'): string {
   return `${images.registry}/${component}:${images.tag}`;
 }

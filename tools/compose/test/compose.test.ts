@@ -25,9 +25,11 @@ const rawCompose = readFileSync(join(repoRoot, composeFile), 'utf8');
 
 /** The service names of the operator guide, plus the nginx exporter and Grafana's one-shot volume job. */
 const guideServices = ['backend', 'cart-service', 'order-service', 'user-service', 'cassandra', 'nginx', 'prometheus', 'grafana', 'jaeger', 'alertmanager'];
+/** The storefront's nginx (images/storefront), which the gateway proxies `/` to. */
+const storefront = 'storefront';
 /** Each service's migration step: one-shot, before its replicas. */
 const migrateSteps = serviceSpecs.map((s) => `${s.name}-migrate`);
-const extraServices = ['nginx-exporter', 'grafana-volume-init', ...migrateSteps];
+const extraServices = ['nginx-exporter', 'grafana-volume-init', storefront, ...migrateSteps];
 /** The second (third...) replica of each service: a compose service of its own (topology `replicasOf`). */
 const extraReplicas = serviceSpecs.flatMap((s) => replicasOf(s.name).slice(1).map((r) => r.name));
 /** The spec's component a compose service runs: a replica runs its service's. */
@@ -142,11 +144,11 @@ test('read as YAML 1.1 (docker-compose 1.x), only the intended keys hold somethi
   walk(parse(rawCompose, { version: '1.1' }), '');
 });
 
-test("the services are the operator guide's, plus the nginx exporter, Grafana's volume job and the services' other replicas", (t) => {
+test("the services are the operator guide's, plus the nginx exporter, the storefront, Grafana's volume job and the services' other replicas", (t) => {
   t.deepEqual(Object.keys(resolved.services).filter((name) => !profiled.includes(name)).sort(), [...guideServices, ...extraServices, ...extraReplicas].sort());
   t.deepEqual(extraReplicas, ['backend-2', 'cart-service-2', 'order-service-2', 'user-service-2']);
   t.deepEqual(Object.entries(resolved.services).filter(([, s]) => s.profiles).map(([name]) => name), profiled, 'only the load generator is under a profile');
-  t.deepEqual(components.map((c) => c.name).sort(), [...guideServices, 'nginx-exporter'].sort(), 'every component of the spec runs');
+  t.deepEqual(components.map((c) => c.name).sort(), [...guideServices, 'nginx-exporter', storefront].sort(), 'every component of the spec runs');
 });
 
 test('every long-running container has a healthcheck, a restart policy, memory and CPU limits and log rotation', (t) => {
@@ -260,10 +262,10 @@ test('start-up order: services after a healthy Cassandra (and the services they 
   t.deepEqual(conditions('order-service'), { ...healthy('cassandra', 'backend', 'cart-service'), ...migrated('order-service') });
   for (const name of migrateSteps) t.deepEqual(conditions(name), healthy('cassandra'), name);
   for (const name of extraReplicas) t.deepEqual(conditions(name), conditions(replicaByName(name)!.service), `${name} starts as its first replica`);
-  t.deepEqual(conditions('nginx'), healthy('backend', 'backend-2', 'cart-service', 'cart-service-2', 'order-service', 'order-service-2', 'user-service', 'user-service-2'));
+  t.deepEqual(conditions('nginx'), healthy('backend', 'backend-2', 'cart-service', 'cart-service-2', 'order-service', 'order-service-2', 'user-service', 'user-service-2', storefront));
   t.deepEqual(conditions('nginx-exporter'), healthy('nginx'));
   t.deepEqual(conditions('grafana'), { ...healthy('prometheus'), [oneShot]: 'service_completed_successfully' });
-  for (const name of ['cassandra', 'prometheus', 'alertmanager', 'jaeger']) t.deepEqual(conditions(name), {}, name);
+  for (const name of ['cassandra', 'prometheus', 'alertmanager', 'jaeger', storefront]) t.deepEqual(conditions(name), {}, name);
 });
 
 test('healthchecks: services ask /ready (so they wait for Cassandra), the others the probes of the spec', (t) => {
@@ -275,7 +277,7 @@ test('healthchecks: services ask /ready (so they wait for Cassandra), the others
   }
   const url = (name: string) => resolved.services[name].healthcheck!.test!.at(-1);
   t.is(url('nginx'), `http://127.0.0.1:${component('nginx').liveness!.port}${component('nginx').liveness!.path}`, 'stub_status answers with either configuration');
-  for (const name of ['prometheus', 'alertmanager', 'grafana', 'jaeger']) {
+  for (const name of ['prometheus', 'alertmanager', 'grafana', 'jaeger', storefront]) {
     const probe = component(name).readiness!;
     t.is(url(name), `http://127.0.0.1:${probe.port}${probe.path}`, name);
   }
@@ -290,6 +292,10 @@ test("images: the spec's; the project's own from IMAGE_REGISTRY/IMAGE_TAG, built
     t.deepEqual(resolved.services[c.name].build, { context: repoRoot, dockerfile: 'Dockerfile', args: { SERVICE: c.name, PORT: String(portNumber(c, 'http')) } });
   }
   t.deepEqual(resolved.services.cassandra.build, { context: join(repoRoot, 'images', 'cassandra') });
+  // The storefront from the repository root: its image builds the files with the repository's own build.
+  t.true(rawCompose.includes(`image: \${IMAGE_REGISTRY:-${images.registry}}/${storefront}:\${IMAGE_TAG:-${images.tag}}`));
+  t.deepEqual(resolved.services[storefront].build, { context: repoRoot, dockerfile: 'images/storefront/Dockerfile' });
+  t.true(existsSync(join(repoRoot, 'images', 'storefront', 'Dockerfile')));
   t.true(existsSync(join(repoRoot, 'images', 'cassandra', 'Dockerfile')));
   t.true(existsSync(join(repoRoot, 'Dockerfile')));
 });

@@ -15,8 +15,8 @@
  *
  * buildImages(engine) builds inside the engine, each image only when the hash of its inputs differs
  * from its `ps.input-hash` label: the Debian base (docker import), the Node base, the project's four
- * service images from its own Dockerfile and its Cassandra image from images/cassandra/Dockerfile (both
- * unchanged, build args only), and stand-ins for the third-party images (tools/deploy/docker/standins/).
+ * service images from its own Dockerfile, its Cassandra image from images/cassandra/Dockerfile and its
+ * storefront from images/storefront/Dockerfile (all unchanged, build args only), and stand-ins for the third-party images (tools/deploy/docker/standins/).
  * It returns the names and a docker-compose override that points the third-party services at the
  * stand-ins and lowers the limits this sandbox refuses.
  */
@@ -580,7 +580,7 @@ export interface BuildOptions {
 
 export interface BuiltImages {
   /** key → image name: debian, node, backend, cart-service, order-service, user-service, cassandra,
-   * cassandra-standin, nginx, nginx-exporter, prometheus, alertmanager, jaeger, grafana, telegram. */
+   * storefront, cassandra-standin, nginx, nginx-exporter, prometheus, alertmanager, jaeger, grafana, telegram. */
   images: Record<string, string>;
   /** docker-compose override (version 2.4): the stand-ins' `image:` and the limits refused here. */
   overrideFile: string;
@@ -923,6 +923,22 @@ export async function buildImages(engine: DockerEngine, opts: BuildOptions = {})
     const args = { CASSANDRA_BASE_IMAGE: CASSANDRA_STANDIN_IMAGE, ...((s.build as { args?: Record<string, string> }).args ?? {}) };
     const hash = sha('cassandra', RECIPE, hashes['cassandra-standin'], contextHash(context, df), JSON.stringify(args));
     await ensure(service, nameOf(service), hash, 'the project\'s Cassandra', () => dockerBuild(nameOf(service), hash, context, df, args));
+  }
+
+  // f. The storefront, from images/storefront/Dockerfile, with build args only: its build stage on the
+  // Node base (the npm ci layer the services' builds left), its files on the nginx stand-in.
+  const storefrontDockerfile = 'images/storefront/Dockerfile';
+  const storefrontService = Object.entries(compose.services).find(([, s]) => s.build && typeof s.build === 'object' && s.build.dockerfile === storefrontDockerfile && s.build.context === '..');
+  if (storefrontService) {
+    const [service, s] = storefrontService;
+    const df = join(repoRoot, storefrontDockerfile);
+    const text = readFileSync(df, 'utf8');
+    for (const arg of ['NODE_IMAGE', 'NGINX_IMAGE']) {
+      if (!new RegExp(`^ARG ${arg}`, 'm').test(text)) throw new Error(`${df} has no ARG ${arg}: its FROM cannot be built offline`);
+    }
+    const args = { NODE_IMAGE, NGINX_IMAGE: images.nginx, ...((s.build as { args?: Record<string, string> }).args ?? {}) };
+    const hash = sha('storefront', RECIPE, nodeHash, hashes.nginx, contextHash(repoRoot, df), JSON.stringify(args));
+    await ensure(service, nameOf(service), hash, 'the storefront', () => dockerBuild(nameOf(service), hash, repoRoot, df, args));
   }
 
   // Earlier versions of these images, now untagged, would fill the persistent data-root.

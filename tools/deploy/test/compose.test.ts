@@ -3,7 +3,8 @@
  * (tools/deploy/docker/engine.ts, inside a network namespace), with the project's images built from
  * its own Dockerfiles and stand-ins for the third-party ones (tools/deploy/docker/images.ts), and an
  * override file that changes only those stand-ins' `image:`. Then the operator guide's procedures,
- * against the running containers: health, the purchase journey through nginx, logs, nodetool and
+ * against the running containers: health, the purchase journey through nginx, the storefront at `/`
+ * and the canary's browser journey (npm run canary), logs, nodetool and
  * cqlsh, backup and restore, a restart, traces in Jaeger, the alert drill to a fake Telegram, rolling
  * updates (one that succeeds, one that must roll back), and a clean stop.
  *
@@ -14,6 +15,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
+import { storefrontCsp } from '../../../gateway/nginx';
 import { images as published, replicaByName, replicasOf, serviceReplicas } from '../../../services/kit/src/topology';
 import { startDockerEngine, type DockerEngine, type ExecResult } from '../docker/engine';
 import { buildImages, type BuiltImages } from '../docker/images';
@@ -73,12 +75,19 @@ const ok = (result: ExecResult, what: string) => {
   return result.stdout;
 };
 
-/** HTTP from inside the namespace (published ports listen there): status and body. */
-async function http(url: string, options: { method?: string; body?: unknown; token?: string } = {}): Promise<{ status: number; body: any }> {
-  const script = `fetch(process.argv[1], JSON.parse(process.argv[2])).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, body: await r.text() })), (e) => { process.stdout.write(JSON.stringify({ status: 0, body: String(e) })); })`;
+/** HTTP from inside the namespace (published ports listen there): status, headers (lower-case names) and body. */
+async function http(
+  url: string,
+  options: { method?: string; body?: unknown; token?: string; headers?: Record<string, string> } = {},
+): Promise<{ status: number; headers: Record<string, string>; body: any }> {
+  const script = `fetch(process.argv[1], JSON.parse(process.argv[2])).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, headers: Object.fromEntries(r.headers), body: await r.text() })), (e) => { process.stdout.write(JSON.stringify({ status: 0, headers: {}, body: String(e) })); })`;
   const init = {
     method: options.method ?? 'GET',
-    headers: { ...(options.body === undefined ? {} : { 'Content-Type': 'application/json' }), ...(options.token ? { Authorization: `Bearer ${options.token}` } : {}) },
+    headers: {
+      ...(options.body === undefined ? {} : { 'Content-Type': 'application/json' }),
+      ...(options.token ? { Authorization: `Bearer ${options.token}` } : {}),
+      ...options.headers,
+    },
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   };
   const out = JSON.parse(ok(await sh([process.execPath, '-e', script, url, JSON.stringify(init)], { timeoutMs: 30_000 }), `HTTP ${url}`));
@@ -88,7 +97,7 @@ async function http(url: string, options: { method?: string; body?: unknown; tok
   } catch {
     // not JSON
   }
-  return { status: out.status, body };
+  return { status: out.status, headers: out.headers, body };
 }
 
 async function containerId(service: string): Promise<string> {
@@ -188,7 +197,7 @@ test.serial('docker-compose up -d: every container becomes healthy, the one-shot
   const steps = await compose(['logs', '--no-color', ...services.map((s) => `${s}-migrate`)]);
   for (const line of steps.stdout.split('\n').filter((l) => l.includes('trying again'))) t.log(line.slice(0, 400));
   const ps = ok(await compose(['ps']), 'ps');
-  for (const name of [...services, 'cassandra', 'nginx', 'nginx-exporter', 'prometheus', 'alertmanager', 'grafana', 'jaeger']) t.regex(ps, new RegExp(`compose_${name}_1 .*\\(healthy\\)`), name);
+  for (const name of [...services, 'cassandra', 'nginx', 'storefront', 'nginx-exporter', 'prometheus', 'alertmanager', 'grafana', 'jaeger']) t.regex(ps, new RegExp(`compose_${name}_1 .*\\(healthy\\)`), name);
 });
 
 test.serial('the bind mounts create nothing on the host: nginx reads certbot\'s folder from the checkout, no /etc/letsencrypt appears', async (t) => {
@@ -212,6 +221,63 @@ test.serial('the purchase journey through the nginx container: admin creates a p
   t.is((await http(`${gateway}/metrics`)).status, 404);
   t.is((await http(`${gateway}/internal/products/${journey.productId}`)).status, 404);
   t.is((await http(`${gateway}/products?limit=1`)).status, 200);
+});
+
+test.serial("the storefront at / through the nginx container: index.html with the strict CSP, its assets, the gateway's refusals", async (t) => {
+  const index = await http(`${gateway}/`);
+  t.is(index.status, 200);
+  t.is(index.headers['content-security-policy'], storefrontCsp, 'one CSP, the storefront\'s (the upstream\'s copy is hidden)');
+  t.is(index.headers['x-frame-options'], 'DENY');
+  t.is(index.headers['cache-control'], 'no-cache');
+  t.regex(index.headers['content-type'] ?? '', /^text\/html/);
+  const html = String(index.body);
+  const script = /src="\/(assets\/app-[^"]+\.js)"/.exec(html)?.[1];
+  const style = /href="\/(assets\/style-[^"]+\.css)"/.exec(html)?.[1];
+  t.truthy(script, html.slice(0, 500));
+  t.truthy(style, html.slice(0, 500));
+  const asset = await http(`${gateway}/${script}`, { headers: { 'Accept-Encoding': 'gzip' } });
+  t.is(asset.status, 200);
+  t.regex(asset.headers['content-type'] ?? '', /javascript/);
+  t.regex(asset.headers['cache-control'] ?? '', /immutable/);
+  t.is(asset.headers['content-security-policy'], storefrontCsp);
+  t.is((await http(`${gateway}/${style}`)).status, 200);
+  // The API keeps its own CSP; what the storefront has no file for is the gateway's problem+json 404.
+  const products = await http(`${gateway}/products?limit=1`);
+  t.is(products.status, 200);
+  t.is(products.headers['content-security-policy'], "default-src 'none'; frame-ancestors 'none'");
+  for (const path of ['/metrics', '/ready', '/internal/carts/x', '/assets/', '/nothing-here', '/assets/..%2Fproducts']) {
+    const answer = await http(`${gateway}${path}`);
+    t.is(answer.status, 404, path);
+    t.regex(answer.headers['content-type'] ?? '', /^application\/problem\+json/, path);
+  }
+  const post = await http(`${gateway}/`, { method: 'POST', body: {} });
+  t.is(post.status, 405, 'a static page takes no POST');
+  t.is(post.headers.allow, 'GET, HEAD');
+  t.regex(post.headers['content-type'] ?? '', /^application\/problem\+json/);
+
+  // The storefront container as the cluster runs its pods: non-root, read-only, and its own nginx
+  // sends the CSP (the cluster's Ingress adds none).
+  const id = await containerId('storefront');
+  t.is(await inspect(id, '{{.Config.User}}'), '101:101');
+  t.is(await inspect(id, '{{.HostConfig.ReadonlyRootfs}}'), 'true');
+  const direct = await compose(['exec', '-T', 'nginx', 'wget', '-S', '-O', '/dev/null', 'http://storefront:8080/']);
+  t.is(direct.code, 0, direct.stderr);
+  const csp = /^\s*Content-Security-Policy: (.*)$/im.exec(direct.stderr + direct.stdout)?.[1]?.trim();
+  t.is(csp, storefrontCsp, direct.stderr);
+});
+
+test.serial('the canary (npm run canary) against the compose gateway: its browser journey passes in Chromium', async (t) => {
+  // Chromium runs in the engine's namespace, where the published port listens, as the journey does.
+  const run = await sh([process.execPath, '--import', 'tsx', join(repoRoot, 'storefront', 'canary.ts'), '--url', gateway, '--screenshots', join(work, 'canary')], {
+    env: { CANARY_ADMIN_EMAIL: adminEmail, CANARY_ADMIN_PASSWORD: secrets.ADMIN_PASSWORD },
+    timeoutMs: 4 * 60_000,
+  });
+  t.log(run.stdout.trim().split('\n').slice(-3).join('\n'));
+  t.is(run.code, 0, `${run.stdout}\n${run.stderr}`);
+  t.regex(run.stdout, /\[canary\] passed: \d+ steps, order \S+ placed and cancelled/);
+  t.regex(run.stdout, /ok +admin: create a product/);
+  t.regex(run.stdout, /ok +no Content-Security-Policy violation/);
+  t.true(existsSync(join(work, 'canary', 'catalog.png')), 'a screenshot of the catalog');
 });
 
 test.serial('Prometheus scrapes every target of the stack', async (t) => {

@@ -16,6 +16,7 @@ import { App, YamlOutputType } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
 import { NAMESPACE, SECRET_NAME, secretKeys } from '../../../charts/components';
 import { IngressChart, TLS_SECRET_NAME } from '../../../charts/ingress';
+import { imageOf } from '../../../services/kit/src/topology';
 import { startCluster, type Cluster, type RunResult } from '../kube/cluster';
 
 type Doc = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any } };
@@ -224,6 +225,27 @@ test.serial('the controller manager: every Deployment gets a ReplicaSet and its 
   t.deepEqual(problems, []);
 });
 
+test.serial('Cassandra as stored: three nodes created together (Parallel), each fresh one waiting its turn, never two on one host, one down at a time; the keyspace at replication factor 3', async (t) => {
+  const set = await getJson(['-n', NAMESPACE, 'get', 'statefulset', 'cassandra']);
+  t.is(set.spec.replicas, 3);
+  t.is(set.spec.podManagementPolicy, 'Parallel');
+  const antiAffinity = (spec: Doc) => spec.affinity?.podAntiAffinity?.requiredDuringSchedulingIgnoredDuringExecution;
+  t.deepEqual(antiAffinity(set.spec.template.spec), [{ topologyKey: 'kubernetes.io/hostname', labelSelector: { matchLabels: set.spec.selector.matchLabels } }]);
+  // The controller created every pod though none is ready (no kubelet here): OrderedReady would have
+  // stopped at cassandra-0. Each carries the anti-affinity and the init container that orders bootstraps.
+  const pods = (await getJson(['-n', NAMESPACE, 'get', 'pods', '-l', Object.entries(set.spec.selector.matchLabels).map(([k, v]) => `${k}=${v}`).join(',')])).items;
+  t.deepEqual(pods.map((p) => p.metadata.name).sort(), ['cassandra-0', 'cassandra-1', 'cassandra-2']);
+  for (const p of pods) {
+    t.deepEqual(antiAffinity(p.spec), antiAffinity(set.spec.template.spec), p.metadata.name);
+    t.deepEqual(p.spec.initContainers.map((c: Doc) => c.name), ['copy-config', 'join-in-turn'], p.metadata.name);
+  }
+  const budget = await getJson(['-n', NAMESPACE, 'get', 'poddisruptionbudget', 'cassandra']);
+  t.is(budget.spec.maxUnavailable, 1);
+  t.deepEqual(budget.spec.selector, set.spec.selector);
+  const settings = await getJson(['-n', NAMESPACE, 'get', 'configmap', 'product-store-config']);
+  t.is(settings.data.CASSANDRA_REPLICATION_FACTOR, '3');
+});
+
 /**
  * Every object's generation and the time `manager` last wrote it: they change only when a request of
  * that manager changed the object (managedFields times have a resolution of one second).
@@ -275,8 +297,61 @@ test.serial('kubectl apply --server-side after the client-side apply succeeds wi
 
 test.serial('every PodDisruptionBudget lets a drain evict unhealthy pods (unhealthyPodEvictionPolicy AlwaysAllow)', async (t) => {
   const budgets = await getJson(['-n', NAMESPACE, 'get', 'poddisruptionbudgets']);
-  t.is(budgets.items.length, 5);
+  t.is(budgets.items.length, 6);
   for (const b of budgets.items) t.is(b.spec.unhealthyPodEvictionPolicy, 'AlwaysAllow', b.metadata.name);
+});
+
+test.serial('the storefront as stored: two restricted pods of its image behind a Service, `/` of the Ingress below every API path, reachable from ingress-nginx only', async (t) => {
+  const get = async (kind: string, name: string) => getJson(['-n', NAMESPACE, 'get', kind, name]);
+  const deployment = await get('deployment', 'storefront');
+  t.is(deployment.spec.replicas, 2);
+  t.deepEqual(deployment.spec.strategy.rollingUpdate, { maxSurge: 1, maxUnavailable: 0 });
+  const pod = deployment.spec.template.spec;
+  t.is(pod.automountServiceAccountToken, false);
+  t.deepEqual(pod.securityContext.seccompProfile, { type: 'RuntimeDefault' });
+  const [container] = pod.containers;
+  // The image compose runs too (images/storefront); another rendering may name another registry or tag.
+  t.regex(container.image, /^\S+\/storefront:[A-Za-z0-9_][A-Za-z0-9_.-]*$/);
+  if (!process.env.PRODUCT_STORE_K8S_DIR) t.is(container.image, imageOf('storefront'));
+  t.deepEqual(container.ports.map((p: Doc) => `${p.name}:${p.containerPort}`), ['http:8080']);
+  t.like(container.securityContext, { runAsNonRoot: true, runAsUser: 101, readOnlyRootFilesystem: true, allowPrivilegeEscalation: false, capabilities: { drop: ['ALL'] } });
+  for (const probe of [container.livenessProbe, container.readinessProbe]) t.like(probe.httpGet, { path: '/', port: 8080 });
+  t.truthy(container.resources.limits.cpu && container.resources.limits.memory && container.resources.requests.cpu && container.resources.requests.memory);
+  // nginx's pid and temporary files: /tmp, an emptyDir; nothing else is writable.
+  t.deepEqual(container.volumeMounts.map((m: Doc) => m.mountPath), ['/tmp']);
+  t.truthy(pod.volumes.find((v: Doc) => v.name === container.volumeMounts[0].name)?.emptyDir);
+
+  // The controller manager made its pods (Pending: no kubelet), and the Service selects them.
+  const pods = await getJson(['-n', NAMESPACE, 'get', 'pods', '-l', 'app.kubernetes.io/name=storefront']);
+  t.is(pods.items.length, 2);
+  const service = await get('service', 'storefront');
+  t.deepEqual(service.spec.selector, { 'app.kubernetes.io/name': 'storefront' });
+  t.deepEqual(service.spec.ports.map((p: Doc) => `${p.name}:${p.port}->${p.targetPort}`), ['http:8080->http']);
+  const budget = await get('poddisruptionbudget', 'storefront');
+  t.is(budget.spec.minAvailable, 1);
+
+  // The Ingress: `/` (Prefix) to the storefront; every other path is an API route, longer, which
+  // ingress-nginx prefers. The CSP is the storefront nginx's own (no configuration snippet here).
+  const ingresses = await getJson(['-n', NAMESPACE, 'get', 'ingresses']);
+  const paths = ingresses.items.flatMap((i) => i.spec.rules.flatMap((r: Doc) => r.http.paths.map((p: Doc) => ({ ingress: i.metadata.name, path: p.path, type: p.pathType, to: `${p.backend.service.name}:${p.backend.service.port.name}` }))));
+  t.deepEqual(paths.filter((p) => p.to.startsWith('storefront:')), [{ ingress: 'product-store-storefront', path: '/', type: 'Prefix', to: 'storefront:http' }]);
+  for (const p of paths.filter((x) => !x.to.startsWith('storefront:'))) t.true(p.path.length > 1 && p.path.startsWith('/'), `${p.ingress} ${p.path}`);
+  t.false(ingresses.items.some((i) => Object.keys(i.metadata.annotations ?? {}).some((k) => k.endsWith('-snippet'))));
+
+  // Network policy: in from the ingress-nginx controller on 8080 only; no egress rule (DNS aside).
+  const policy = await get('networkpolicy', 'allow-storefront');
+  t.deepEqual(policy.spec.policyTypes, ['Ingress']);
+  t.deepEqual(policy.spec.ingress, [
+    {
+      from: [
+        {
+          namespaceSelector: { matchLabels: { 'kubernetes.io/metadata.name': 'ingress-nginx' } },
+          podSelector: { matchLabels: { 'app.kubernetes.io/component': 'controller', 'app.kubernetes.io/name': 'ingress-nginx' } },
+        },
+      ],
+      ports: [{ port: 8080, protocol: 'TCP' }],
+    },
+  ]);
 });
 
 test.serial('the Ingress chart with TLS is accepted by the API server, with its tls section', async (t) => {

@@ -19,7 +19,7 @@ test('GitHub Actions: tests gate the images, the images gate the deployment', (t
     t.true(steps.includes(command), command);
   }
   const components = workflow.jobs.images.strategy.matrix.include.map((m: { component: string }) => m.component);
-  t.deepEqual(components, ['backend', 'cart-service', 'order-service', 'user-service', 'cassandra']);
+  t.deepEqual(components, ['backend', 'cart-service', 'order-service', 'user-service', 'cassandra', 'storefront']);
 });
 
 test('GitLab CI: test, build and a manual deployment of the same steps', (t) => {
@@ -27,17 +27,17 @@ test('GitLab CI: test, build and a manual deployment of the same steps', (t) => 
   t.deepEqual(pipeline.stages, ['test', 'build', 'deploy']);
   t.is(pipeline.deploy_production.rules[0].when, 'manual');
   const text = JSON.stringify(pipeline);
-  for (const command of ['npm test', 'scripts/rolling-update.sh', 'scripts/cassandra-backup.sh', 'images/cassandra']) t.true(text.includes(command), command);
+  for (const command of ['npm test', 'scripts/rolling-update.sh', 'scripts/cassandra-backup.sh', 'images/cassandra', 'images/storefront/Dockerfile']) t.true(text.includes(command), command);
 });
 
 test('the scripts and Dockerfiles the pipelines use exist', (t) => {
-  for (const path of ['scripts/rolling-update.sh', 'scripts/cassandra-backup.sh', 'scripts/install-prerequisites.sh', 'Dockerfile', 'images/cassandra/Dockerfile']) {
+  for (const path of ['scripts/rolling-update.sh', 'scripts/cassandra-backup.sh', 'scripts/install-prerequisites.sh', 'Dockerfile', 'images/cassandra/Dockerfile', 'images/storefront/Dockerfile']) {
     t.true(existsSync(join(repoRoot, path)), path);
   }
 });
 
 test('one image naming scheme: the pipelines push <IMAGE_REGISTRY>/<component>:<tag> for the components compose and k8s/ run, and a release tag pushes the version they name', (t) => {
-  const own = [...services.map((s) => s.name), 'cassandra'];
+  const own = [...services.map((s) => s.name), 'cassandra', 'storefront'];
   const k8sImages = new Set(
     readdirSync(join(repoRoot, 'k8s'))
       .flatMap((f) => [...read(`k8s/${f}`).matchAll(/image: (\S+)/g)].map((m) => m[1]))
@@ -58,9 +58,9 @@ test('one image naming scheme: the pipelines push <IMAGE_REGISTRY>/<component>:<
 
   const gitlab = read('.gitlab-ci.yml');
   const pipeline = parse(gitlab);
-  const built = [...(pipeline.build_images.parallel.matrix[0].COMPONENT as string[]), 'cassandra'];
+  const built = [...(pipeline.build_images.parallel.matrix[0].COMPONENT as string[]), 'cassandra', 'storefront'];
   t.deepEqual(built.sort(), own.sort());
-  for (const job of ['build_images', 'build_cassandra_image']) {
+  for (const job of ['build_images', 'build_cassandra_image', 'build_storefront_image']) {
     const script = (pipeline[job].script as string[]).join('\n');
     t.regex(script, /docker push "\$IMAGE_REGISTRY\/\$COMPONENT:\$IMAGE_TAG"/, job);
     t.regex(script, /docker push "\$IMAGE_REGISTRY\/\$COMPONENT:\$version"/, `${job}: the release tag`);
@@ -74,7 +74,7 @@ test('npm run synth renders k8s/ for the images a pipeline pushed: <registry>/<c
     for (const file of readdirSync(join(repoRoot, 'k8s'))) {
       const released = read(`k8s/${file}`);
       const renamed = readFileSync(join(dir, file), 'utf8');
-      const expected = [...services.map((s) => s.name), 'cassandra'].reduce((text, c) => text.split(imageOf(c as never)).join(`registry.example.com/shop/${c}:3f2c1ab`), released);
+      const expected = [...services.map((s) => s.name), 'cassandra', 'storefront'].reduce((text, c) => text.split(imageOf(c as never)).join(`registry.example.com/shop/${c}:3f2c1ab`), released);
       t.is(renamed, expected, file);
     }
   } finally {

@@ -21,7 +21,7 @@ const compose: Record<string, Doc> = (() => {
   return parse(run.stdout).services;
 })();
 
-const cluster: Doc[] = ['00-namespace', '01-config', '02-network-policies', '10-cassandra', '20-backend', '21-cart-service', '22-order-service', '23-user-service', '30-prometheus', '31-alertmanager', '32-grafana', '33-jaeger', '40-ingress']
+const cluster: Doc[] = ['00-namespace', '01-config', '02-network-policies', '10-cassandra', '20-backend', '21-cart-service', '22-order-service', '23-user-service', '24-storefront', '30-prometheus', '31-alertmanager', '32-grafana', '33-jaeger', '40-ingress']
   .flatMap((f) => parseAllDocuments(readFileSync(join(repoRoot, 'k8s', `${f}.k8s.yaml`), 'utf8')).map((d) => d.toJS() as Doc));
 const workloads = new Map(cluster.filter((d) => d.kind === 'Deployment' || d.kind === 'StatefulSet').map((d) => [d.metadata.name as string, d]));
 const configMaps = new Map(cluster.filter((d) => d.kind === 'ConfigMap').map((d) => [d.metadata.name as string, d]));
@@ -39,7 +39,8 @@ test('the same components: every compose service but the gateway is a workload i
   const ingressBackends = new Set(
     cluster.filter((d) => d.kind === 'Ingress').flatMap((i) => i.spec.rules.flatMap((r: Doc) => r.http.paths.map((p: Doc) => p.backend.service.name))),
   );
-  t.deepEqual([...ingressBackends].sort(), [...new Set(gatewayRoutes.map((r) => r.service))].sort(), 'the Ingress plays nginx: it reaches the same services');
+  // compose's nginx proxies `/` to the storefront's nginx; the Ingress routes `/` to its Service.
+  t.deepEqual([...ingressBackends].sort(), [...new Set([...gatewayRoutes.map((r) => r.service), 'storefront'])].sort(), 'the Ingress plays nginx: it reaches the same services and the storefront');
 });
 
 test('the same images', (t) => {
