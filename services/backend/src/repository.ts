@@ -542,13 +542,15 @@ export class ProductRepository {
    * sweep is (saved before each read) to the horizon, at most COMPACTION_SCAN_LIMIT rows and
    * COMPACTION_WINDOWS windows, pausing `compactionPauseMs` between write batches. Between full sweeps
    * (every `ledgerFullSweepMs`) a sweep starts a settle period before the last one's horizon. Returns
-   * how many rows left the ledger (0 when another process holds the lease).
+   * how many rows left the ledger (0 when another process holds the lease). `stopping` is asked between
+   * windows: a stopping service ends the pass there, its place saved for the next pass, like a pass
+   * that reached its limits.
    */
-  async compactLedger(productId: string, now = Date.now()): Promise<number> {
+  async compactLedger(productId: string, now = Date.now(), stopping: () => boolean = () => false): Promise<number> {
     const pid = Uuid.fromString(productId);
     if (!(await this.takeLease(pid))) return 0;
     try {
-      return await this.sweep(productId, pid, now);
+      return await this.sweep(productId, pid, now, stopping);
     } finally {
       await this.db.execute('UPDATE ledger_compaction SET owner = null WHERE product_id = ? IF owner = ?', [pid, this.owner], conditional).catch(() => undefined);
     }
@@ -564,7 +566,7 @@ export class ProductRepository {
     return rs.wasApplied() || rs.first()?.get('owner')?.toString() === this.owner.toString();
   }
 
-  private async sweep(productId: string, pid: types.Uuid, now: number): Promise<number> {
+  private async sweep(productId: string, pid: types.Uuid, now: number, stopping: () => boolean): Promise<number> {
     const horizon = compactionHorizon(this.limits, now);
     await this.db.execute('INSERT INTO product_stock (product_id, reservation_id, quantity, released) VALUES (?, ?, 0, true)', [pid, BASE_ROW], idempotent);
     const state = await this.sweepState(pid, now);
@@ -582,7 +584,7 @@ export class ProductRepository {
     let window = WINDOW_MS;
     let scanned = 0;
     let left = 0;
-    for (let windows = 0; position < horizon && scanned < COMPACTION_SCAN_LIMIT && windows < COMPACTION_WINDOWS; windows++) {
+    for (let windows = 0; position < horizon && scanned < COMPACTION_SCAN_LIMIT && windows < COMPACTION_WINDOWS && !stopping(); windows++) {
       await this.saveSweepState(pid, { ...state, position });
       const end = Math.min(position + window, horizon);
       let rows: types.Row[];

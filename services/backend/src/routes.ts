@@ -15,33 +15,12 @@ import {
   toProduct,
   type CatalogEntry,
 } from './catalog';
-import { checkStockLimits, ProductRepository, stockLimits } from './repository';
+import type { BackendParts } from './service';
 import { releaseAll, reserveAll } from './stock';
 
-/** A product's ledger is compacted at most this often per process, after a release touched it. */
-const COMPACT_EVERY_MS = 10 * 60_000;
-
-export function productRoutes({ db, auth, metrics, config, log }: ServiceDeps): Router {
-  const limits = stockLimits(config.env);
-  checkStockLimits(limits);
-  const repo = new ProductRepository(db, limits);
+export function productRoutes({ auth, metrics }: ServiceDeps, { repo, compaction }: BackendParts): Router {
   const router = new Router();
   const reservations = metrics.counter('stock_reservations_total', 'Stock reservations by outcome', ['outcome'] as const);
-
-  // Releases are what leave settled rows in a ledger: a product released from is compacted in the
-  // background, now and then (rows leave the ledger two hours after their reservation or release; see compactLedger).
-  const lastCompacted = new Map<string, number>();
-  const compactNowAndThen = (productId: string) => {
-    const last = lastCompacted.get(productId);
-    if (last !== undefined && Date.now() - last < COMPACT_EVERY_MS) return;
-    lastCompacted.delete(productId);
-    lastCompacted.set(productId, Date.now());
-    if (lastCompacted.size > 10_000) lastCompacted.delete(lastCompacted.keys().next().value!);
-    repo.compactLedger(productId).then(
-      (deleted) => deleted > 0 && log.info('compacted a stock ledger', { product_id: productId, rows: deleted }),
-      (err) => log.warn('stock ledger compaction failed; the next release tries again', { product_id: productId, err: (err as Error).message }),
-    );
-  };
 
   const withStock = async (entries: CatalogEntry[]) => {
     const stock = await repo.stockOf(entries.map((e) => e.id));
@@ -141,7 +120,7 @@ export function productRoutes({ db, auth, metrics, config, log }: ServiceDeps): 
     const reservationId = pathId(ctx.params.id, 'reservation');
     const request = await readJson(ctx, releaseSchema);
     const lines = await releaseAll(repo, reservationId, request.product_ids.map((id) => id.toLowerCase()));
-    for (const line of lines) compactNowAndThen(line.product_id);
+    for (const line of lines) compaction.touched(line.product_id);
     ctx.body = { reservation_id: reservationId, lines };
   });
 

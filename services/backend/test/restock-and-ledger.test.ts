@@ -6,6 +6,7 @@ import { randomUUID } from 'node:crypto';
 import test from 'ava';
 import { types, type RunningService } from '@product-store/kit';
 import { call, dropKeyspace, internalHeaders, startTestService, testEnv, tokenFor } from '@product-store/kit/testing';
+import { ledgerCompaction } from '../src/compaction';
 import { checkStockLimits, defaultStockLimits, ProductRepository, stockLimits, type RepositoryOptions } from '../src/repository';
 import { reserveAll } from '../src/stock';
 import { backend } from '../src/service';
@@ -290,5 +291,38 @@ test('settled rows and markers of ids that are not time-based stay in the ledger
     t.is(late.status, 409);
     t.is(late.body.code, 'RESERVATION_RELEASED');
   }
+  t.is(await stockOf(id), 10);
+});
+
+test('the compaction worker: stop() waits for a pass under way, which gives its lease back; after stop no pass starts', async (t) => {
+  const [id, other] = [await product(10), await product(10)];
+  for (const p of [id, other]) {
+    const rid = timeId();
+    await reserve(rid, p);
+    await release(rid, p);
+    await leaseFree(p);
+  }
+  const leaseOf = async (p: string) =>
+    (await service.deps.db.execute('SELECT owner FROM ledger_compaction WHERE product_id = ?', [types.Uuid.fromString(p)], { prepare: true })).first()?.get('owner') ?? null;
+  const paused = gate();
+  // Its own lease owner, as another process would be; rows settle at once, so the pass has one to delete.
+  const repo = settlingAtOnce(0, { owner: types.Uuid.random(), afterRead: paused.pause });
+  const worker = ledgerCompaction(repo, service.deps.log);
+  worker.start();
+  worker.touched(id);
+  await paused.reached;
+  let stopped = false;
+  const stopping = worker.stop().then(() => (stopped = true));
+  await new Promise((r) => setTimeout(r, 300));
+  t.false(stopped, 'stop() waits for the pass under way');
+  t.not(await leaseOf(id), null, 'which holds the lease');
+  paused.resume();
+  await stopping;
+  t.is(await leaseOf(id), null, 'the pass gave its lease back before stop() resolved');
+  t.is(await repo.ledgerSize(id), 0, 'and finished the window it had read');
+
+  worker.touched(other);
+  await new Promise((r) => setTimeout(r, 300));
+  t.is(await repo.ledgerSize(other), 1, 'a stopped worker starts no pass');
   t.is(await stockOf(id), 10);
 });

@@ -43,7 +43,7 @@ export function cartRoutes(deps: ServiceDeps): Router {
   });
 
   router.post('/cart/items', auth.requireUser, async (ctx) => {
-    const userId: string = ctx.state.user.sub;
+    const userId = ctx.state.user.sub;
     const input = await readJson(ctx, addItemSchema);
     const productId = input.product_id.toLowerCase();
     const lines = await carts.lines(userId);
@@ -68,7 +68,7 @@ export function cartRoutes(deps: ServiceDeps): Router {
   });
 
   router.put('/cart/items/:product_id', auth.requireUser, async (ctx) => {
-    const userId: string = ctx.state.user.sub;
+    const userId = ctx.state.user.sub;
     const productId = pathId(ctx.params.product_id, 'product in the cart');
     const { quantity } = await readJson(ctx, setQuantitySchema);
     if (!(await carts.set(userId, productId, quantity))) throw problems.notFound('This product is not in the cart.');
@@ -76,7 +76,7 @@ export function cartRoutes(deps: ServiceDeps): Router {
   });
 
   router.delete('/cart/items/:product_id', auth.requireUser, async (ctx) => {
-    const userId: string = ctx.state.user.sub;
+    const userId = ctx.state.user.sub;
     const productId = pathId(ctx.params.product_id, 'product in the cart');
     if (!(await carts.remove(userId, productId))) throw problems.notFound('This product is not in the cart.');
     ctx.body = await view(userId);

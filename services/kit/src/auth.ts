@@ -24,6 +24,16 @@ export interface AuthUser {
   jti: string;
 }
 
+declare module 'koa' {
+  /** What the kit's auth middleware puts in ctx.state, typed once for every service's routes. */
+  interface DefaultState {
+    /** The signed-in user: set by requireUser and requireAdmin, absent on routes without them. */
+    user: AuthUser;
+    /** The calling service: set by requireInternal. */
+    internalCaller?: ServiceName;
+  }
+}
+
 export interface IssuedToken {
   access_token: string;
   token_type: 'Bearer';

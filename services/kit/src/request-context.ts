@@ -8,6 +8,17 @@ import type { Middleware } from 'koa';
 import type { Logger } from './logger';
 import { observeHttp, routeLabel, type Metrics } from './metrics';
 
+declare module 'koa' {
+  /** What this frame puts in ctx.state for the middleware and routes inside it. */
+  interface DefaultState {
+    requestId: string;
+    /** The request's logger (its lines carry request_id). */
+    log: Logger;
+    /** The route label of metrics and logs, when a handler sets its own (metrics.ts routeLabel). */
+    routeLabel?: string;
+  }
+}
+
 const saneRequestId = /^[A-Za-z0-9._:-]{8,128}$/;
 
 /** The request being served, for work below the routes (e.g. calls to other services) to pass on. */

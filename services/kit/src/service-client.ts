@@ -30,7 +30,8 @@ export function neverDelivered(err: unknown): boolean {
 
 export interface ServiceClient {
   readonly name: string;
-  call<T = any>(method: string, path: string, body?: unknown): Promise<ServiceResponse<T>>;
+  /** `T`: what the caller expects the body to be; unknown until the caller has checked it. */
+  call<T = unknown>(method: string, path: string, body?: unknown): Promise<ServiceResponse<T>>;
   close(): void;
 }
 

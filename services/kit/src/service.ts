@@ -1,6 +1,10 @@
 /**
  * Running a service: configuration, logger, metrics, the Cassandra client and its migrations, the
- * HTTP server, and graceful shutdown. Each service passes only its name, migrations and routes.
+ * HTTP server, its background workers, and graceful shutdown. Each service passes only its name,
+ * migrations and routes (and, when it has any, the parts its routes and workers share, and its workers).
+ *
+ * Lifecycle: setup → routes → workers built → listening → afterStart → workers started. Stop: readiness
+ * 503 → the server drains → the workers stop, each awaited → stop hooks → the database client closes.
  */
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -24,18 +28,42 @@ export interface ServiceDeps {
   metrics: Metrics;
   db: Client;
   auth: Auth;
-  /** Registers cleanup (e.g. closing clients) to run once the server has drained. */
+  /** Registers cleanup (e.g. closing clients) to run once the server has drained and the workers have stopped. */
   onStop(hook: () => void | Promise<void>): void;
 }
 
-export interface ServiceDefinition {
+/**
+ * Background work of a service (order-service's recovery passes, backend's ledger compaction): what
+ * runs outside any request. The kit starts it once the service is up, and at shutdown stops it and
+ * awaits the work under way after the last request has finished and before the stop hooks and the
+ * database client close, so that work never meets a closed client.
+ */
+export interface Worker {
+  /** Names the worker in logs. */
+  readonly name: string;
+  /** Begins the work (a timer, a first pass); awaited, so it should not wait for the work itself. */
+  start(): void | Promise<void>;
+  /** Starts no new work; resolves once the work under way has ended. Called once, also after a failed start. */
+  stop(): Promise<void>;
+}
+
+/**
+ * What a service is. `Parts` is what its routes and workers share (one repository, one set of
+ * clients), built once per start by `setup`; a service without workers needs neither.
+ * (Methods, not function properties: a `ServiceDefinition<Parts>` is then usable as a `ServiceDefinition`.)
+ */
+export interface ServiceDefinition<Parts = unknown> {
   name: ServiceName;
   migrations: readonly Migration[];
+  /** Builds what the routes and the workers share, from the shared dependencies; run before both. */
+  setup?(deps: ServiceDeps): Parts | Promise<Parts>;
   /** Builds the service's routes (routes → domain → repository) from the shared dependencies. */
-  routes(deps: ServiceDeps): Router | Promise<Router>;
+  routes(deps: ServiceDeps, parts: Parts): Router | Promise<Router>;
+  /** The service's background work, started after `afterStart` and stopped before the database closes (see Worker). */
+  workers?(deps: ServiceDeps, parts: Parts): Worker[];
   /** Problems with the service's own variables; any refuses the start like an invalid shared one. */
   checkConfig?(config: Config): string[];
-  /** Work after the server listens (e.g. seeding, background recovery); its result is awaited. */
+  /** Work after the server listens (e.g. seeding), before the workers start; its result is awaited. */
   afterStart?(deps: ServiceDeps): Promise<void>;
 }
 
@@ -49,8 +77,8 @@ export interface RunningService {
   router: Router;
   /**
    * Graceful stop: readiness 503 and no new connections at once, in-flight requests finish, kept-alive
-   * connections close after their next answer or once nginx has dropped them (drain.ts), then the DB
-   * client closes.
+   * connections close after their next answer or once nginx has dropped them (drain.ts), then the
+   * workers stop (their work under way ends), then the stop hooks run and the DB client closes.
    */
   stop(): Promise<void>;
 }
@@ -93,7 +121,7 @@ async function connectDatabase(config: Config, log: Logger, definition: ServiceD
   return db;
 }
 
-export async function startService(definition: ServiceDefinition, options: StartOptions = {}): Promise<RunningService> {
+export async function startService<Parts>(definition: ServiceDefinition<Parts>, options: StartOptions = {}): Promise<RunningService> {
   const config = loadConfig(definition.name, options.env ?? process.env);
   const trusted = parseTrustedProxies(config.env.TRUSTED_PROXIES);
   const ownProblems = [...trusted.problems, ...(definition.checkConfig?.(config) ?? [])];
@@ -105,8 +133,12 @@ export async function startService(definition: ServiceDefinition, options: Start
   const deps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config), onStop: (hook) => stopHooks.push(hook) };
 
   let router: Router;
+  let workers: Worker[];
   try {
-    router = await definition.routes(deps);
+    // Without a setup the service shares nothing: its routes and workers ignore `parts`.
+    const parts = (await definition.setup?.(deps)) as Parts;
+    router = await definition.routes(deps, parts);
+    workers = definition.workers?.(deps, parts) ?? [];
   } catch (err) {
     await db.shutdown();
     throw err;
@@ -139,6 +171,18 @@ export async function startService(definition: ServiceDefinition, options: Start
   const port = (server.address() as AddressInfo).port;
   log.info('listening', { port, environment: config.environment });
 
+  /** Workers whose start was called (a failed start too: its stop cleans up what it began). */
+  const started: Worker[] = [];
+  // Together: each ends its own work; one that fails to stop is logged and holds up nothing else.
+  const stopWorkers = () =>
+    Promise.all(
+      started.map((worker) =>
+        Promise.resolve()
+          .then(() => worker.stop())
+          .catch((err) => log.warn('a worker failed to stop', { worker: worker.name, err })),
+      ),
+    );
+
   let stopping: Promise<void> | undefined;
   const stop = () =>
     (stopping ??= (async () => {
@@ -151,6 +195,18 @@ export async function startService(definition: ServiceDefinition, options: Start
       if (drained === 'timeout') {
         log.warn('in-flight requests did not finish in time; their connections were closed', { timeout_ms: config.shutdownTimeoutMs });
       }
+      // Background work after the requests (both may use the clients the hooks close), before the database.
+      // Bounded like the drain: a pass stuck on an unreachable database must not outlive the platform's
+      // grace period (SIGKILL next); every step of that work is idempotent and resumed by the next start.
+      let bound: NodeJS.Timeout | undefined;
+      const workersDone = await Promise.race([
+        stopWorkers().then(() => 'stopped' as const),
+        new Promise<'timeout'>((resolve) => (bound = setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs))),
+      ]);
+      clearTimeout(bound);
+      if (workersDone === 'timeout') {
+        log.warn('background work did not stop in time; the database client closes under it', { timeout_ms: config.shutdownTimeoutMs, workers: started.map((w) => w.name) });
+      }
       for (const hook of stopHooks) await Promise.resolve(hook()).catch((err) => log.warn('a stop hook failed', { err }));
       await db.shutdown().catch((err) => log.warn('closing the database client failed', { err }));
       await flushTraces().catch((err) => log.warn('flushing traces failed', { err }));
@@ -158,13 +214,15 @@ export async function startService(definition: ServiceDefinition, options: Start
     })());
 
   const running: RunningService = { deps, server, port, url: `http://127.0.0.1:${port}`, http, router, stop };
-  if (definition.afterStart) {
-    try {
-      await definition.afterStart(deps);
-    } catch (err) {
-      await stop();
-      throw err;
+  try {
+    await definition.afterStart?.(deps);
+    for (const worker of workers) {
+      started.push(worker);
+      await worker.start();
     }
+  } catch (err) {
+    await stop();
+    throw err;
   }
   return running;
 }

@@ -61,7 +61,7 @@ export const migrations: Migration[] = [
       `ALTER TABLE checkouts WITH default_time_to_live = 2678400`,
       // Written only by replicas of a release before migration 2 (during a rolling upgrade).
       `ALTER TABLE pending_work WITH default_time_to_live = 2678400`,
-      // A retried cancel that carries the same key answers 200 again (see Checkouts.cancel).
+      // A retried cancel that carries the same key answers 200 again (see Cancellation.cancel).
       `ALTER TABLE orders ADD IF NOT EXISTS cancel_key text`,
     ],
   },

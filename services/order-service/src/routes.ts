@@ -1,9 +1,8 @@
 /** HTTP only: checkout under an Idempotency-Key, the caller's orders, cancellation. */
 import Router from '@koa/router';
 import { decodeCursor, encodeCursor, parseQuery, parseWith, pathId, problems, readBody, type ServiceDeps } from '@product-store/kit';
-import type { Checkouts } from './checkout';
+import type { CheckoutParts } from './checkout';
 import { cursorSchema, listQuerySchema, placeOrderSchema, validIdempotencyKey } from './orders';
-import type { OrderRepository } from './repository';
 
 /** Order ids are time-based (version 1) UUIDs; any other id names no order. */
 function orderId(value: string | undefined): string {
@@ -12,7 +11,7 @@ function orderId(value: string | undefined): string {
   return id;
 }
 
-export function orderRoutes({ auth }: ServiceDeps, orders: OrderRepository, checkouts: Checkouts): Router {
+export function orderRoutes({ auth }: ServiceDeps, { repo: orders, placement, cancellation }: CheckoutParts): Router {
   const router = new Router();
 
   router.post('/orders', auth.requireUser, async (ctx) => {
@@ -24,7 +23,7 @@ export function orderRoutes({ auth }: ServiceDeps, orders: OrderRepository, chec
       );
     }
     const body = await readBody(ctx);
-    const outcome = await checkouts.place(ctx.state.user.sub, key, body, () => parseWith(placeOrderSchema, body));
+    const outcome = await placement.place(ctx.state.user.sub, key, body, () => parseWith(placeOrderSchema, body));
     ctx.status = outcome.status;
     ctx.body = outcome.body;
     if (outcome.status >= 400) ctx.type = 'application/problem+json';
@@ -52,7 +51,7 @@ export function orderRoutes({ auth }: ServiceDeps, orders: OrderRepository, chec
     const key = ctx.get('Idempotency-Key') || undefined;
     if (key !== undefined && !validIdempotencyKey(key)) throw problems.badRequest('IDEMPOTENCY_KEY_INVALID', 'An Idempotency-Key header must be 1 to 255 printable characters.');
     parseWith(placeOrderSchema, await readBody(ctx));
-    ctx.body = await checkouts.cancel(ctx.state.user.sub, id, key);
+    ctx.body = await cancellation.cancel(ctx.state.user.sub, id, key);
   });
 
   return router;

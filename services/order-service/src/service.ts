@@ -1,7 +1,8 @@
 import type { ServiceDefinition } from '@product-store/kit';
-import { Checkouts } from './checkout';
+import { checkoutParts, type CheckoutParts } from './checkout';
 import { createDependencies } from './clients';
 import { migrations } from './migrations';
+import { recoveryWorker } from './recovery';
 import { RecoveryLease } from './recovery-lease';
 import { OrderRepository } from './repository';
 import { orderRoutes } from './routes';
@@ -24,7 +25,7 @@ function setting(env: Readonly<Record<string, string | undefined>>, name: keyof 
   return env[name] ? Number(env[name]) : orderSettings[name];
 }
 
-export const orderService: ServiceDefinition = {
+export const orderService: ServiceDefinition<CheckoutParts> = {
   name: 'order-service',
   migrations,
   checkConfig: ({ env }) => [
@@ -35,11 +36,10 @@ export const orderService: ServiceDefinition = {
       ? []
       : [`${RECOVERY_WINDOW_HOURS.name} must be an integer from ${RECOVERY_WINDOW_HOURS.min} to ${RECOVERY_WINDOW_HOURS.max} (got "${env[RECOVERY_WINDOW_HOURS.name]}")`]),
   ],
-  routes: (deps) => {
+  setup: (deps) => {
     const { env } = deps.config;
-    const repo = new OrderRepository(deps.db);
-    const checkouts = new Checkouts(
-      repo,
+    return checkoutParts(
+      new OrderRepository(deps.db),
       createDependencies(deps),
       {
         checkoutTimeoutMs: setting(env, 'CHECKOUT_TIMEOUT_MS'),
@@ -49,37 +49,10 @@ export const orderService: ServiceDefinition = {
       deps.log,
       deps.metrics,
     );
-    // Recovery: once at start-up, then on a timer, on the one replica that holds the recovery lease
-    // (recovery-lease.ts): the work per interval does not grow with the replicas, and another replica
-    // takes over within the lease's TTL when the holder dies. Every step is idempotent, so passes that
-    // overlap at a hand-over do no harm. On stop, no new pass starts, the one under way ends before the
-    // database client closes, and the lease is given up for another replica's next pass.
-    const interval = setting(env, 'CHECKOUT_RECOVERY_INTERVAL_MS');
-    const lease = new RecoveryLease(deps.db, interval);
-    const leading = deps.metrics.gauge('checkout_recovery_leader', 'Whether this replica held the recovery lease at its last pass (1) or left the pass to the holder (0)');
-    let current: Promise<void> | undefined;
-    let stopping = false;
-    let held = false;
-    const pass = () =>
-      (current ??= (async () => {
-        try {
-          held = await lease.acquire();
-          leading.set(held ? 1 : 0);
-          if (held) await checkouts.recover(Date.now(), () => stopping);
-          else checkouts.leftToLeader();
-        } catch (err) {
-          deps.log.warn('recovery pass failed', { err: (err as Error).message });
-        }
-      })().finally(() => (current = undefined)));
-    const timer = setInterval(() => void pass(), interval);
-    timer.unref();
-    void pass();
-    deps.onStop(async () => {
-      stopping = true;
-      clearInterval(timer);
-      await current;
-      if (held) await lease.release();
-    });
-    return orderRoutes(deps, repo, checkouts);
+  },
+  routes: orderRoutes,
+  workers: (deps, parts) => {
+    const intervalMs = setting(deps.config.env, 'CHECKOUT_RECOVERY_INTERVAL_MS');
+    return [recoveryWorker(parts.recovery, new RecoveryLease(deps.db, intervalMs), { intervalMs, log: deps.log, metrics: deps.metrics })];
   },
 };

@@ -1,9 +1,13 @@
 /** Shared set-up of the order tests: backend, cart-service and order-service on one keyspace. */
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
+import { createAuth, createClient, createLogger, createMetrics, loadConfig, type ServiceDeps } from '@product-store/kit';
 import { call, startStack, tokenFor, type CallOptions, type TestStack } from '@product-store/kit/testing';
 import { backend } from '../../backend/src/service';
 import { cartService } from '../../cart-service/src/service';
+import { checkoutParts, type CheckoutSettings } from '../src/checkout';
+import { createDependencies } from '../src/clients';
+import { OrderRepository } from '../src/repository';
 import { orderService } from '../src/service';
 
 export const admin = tokenFor('admin');
@@ -47,4 +51,39 @@ export function useShop(overrides: Record<string, string> = {}) {
   });
   test.after.always(() => stack.stop?.());
   return shop(stack);
+}
+
+/**
+ * The shop, and order-service's checkout parts (placement, cancellation, recovery) on a database
+ * client of the test's own: the seam recovery.test.ts and idempotency.test.ts drive, running a
+ * request's steps by hand, a recovery pass at a chosen time, or a placement with its dependencies
+ * wrapped to inject faults. The shop's own order-service runs with the same settings.
+ */
+export async function startCheckoutSeam(settings: CheckoutSettings) {
+  const stack = await startShop({ CHECKOUT_TIMEOUT_MS: String(settings.checkoutTimeoutMs), IDEMPOTENCY_WAIT_MS: String(settings.idempotencyWaitMs) });
+  const config = loadConfig('order-service', { ...stack.env, BACKEND_URL: stack.url('backend'), CART_SERVICE_URL: stack.url('cart-service') });
+  const db = createClient(config.cassandra, config.cassandra.keyspace);
+  try {
+    await db.connect();
+  } catch (err) {
+    await stack.stop();
+    throw err;
+  }
+  const log = createLogger({ level: 'error' });
+  const metrics = createMetrics('order-service-test');
+  const serviceDeps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config), onStop: () => undefined };
+  const repo = new OrderRepository(db);
+  const deps = createDependencies(serviceDeps);
+  return {
+    stack,
+    s: shop(stack),
+    db,
+    log,
+    deps,
+    ...checkoutParts(repo, deps, settings, log, metrics),
+    async stop() {
+      await db.shutdown();
+      await stack.stop();
+    },
+  };
 }

@@ -1,53 +1,43 @@
 /**
  * The Idempotency-Key under faults: a request stalled after its claim, a release that fails, a
  * response written long after its claim, and answers of other services that break their contract.
- * Faults are injected at the seam recovery.test.ts uses (the `Dependencies` a `Checkouts` is built
- * with, wrapping the real clients), or by a proxy in front of the real backend / cart-service.
+ * Faults are injected at the seam recovery.test.ts uses (the `Dependencies` a `Placement` is built
+ * with, wrapping the real clients; helpers.ts startCheckoutSeam), or by a proxy in front of the real backend / cart-service.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import test from 'ava';
-import { createAuth, createClient, createLogger, createMetrics, HttpProblem, loadConfig, problems, types, type Client, type ServiceDeps } from '@product-store/kit';
+import { createMetrics, HttpProblem, problems, types, type Client, type Logger } from '@product-store/kit';
 import { call, startTestService, tokenFor, type TestStack } from '@product-store/kit/testing';
-import { Checkouts, type CheckoutSettings } from '../src/checkout';
-import { createDependencies, type Dependencies } from '../src/clients';
+import type { CheckoutSettings } from '../src/checkout';
+import type { Dependencies } from '../src/clients';
 import { priceLines, requestFingerprint } from '../src/orders';
-import { OrderRepository } from '../src/repository';
+import { Placement } from '../src/placement';
+import type { Recovery } from '../src/recovery';
+import type { OrderRepository } from '../src/repository';
 import { orderService } from '../src/service';
-import { shop, startShop } from './helpers';
+import { startCheckoutSeam, type shop } from './helpers';
 
 const TIMEOUT_MS = 60_000;
+let seam: Awaited<ReturnType<typeof startCheckoutSeam>> | undefined;
 let stack: TestStack;
 let s: ReturnType<typeof shop>;
 let db: Client;
 let repo: OrderRepository;
 let deps: Dependencies;
-let log: ReturnType<typeof createLogger>;
-let metrics: ReturnType<typeof createMetrics>;
-let checkouts: Checkouts;
+let log: Logger;
+let recovery: Recovery;
 const later = () => Date.now() + TIMEOUT_MS + 1000;
 const settings: CheckoutSettings = { checkoutTimeoutMs: TIMEOUT_MS, idempotencyWaitMs: 300, recoveryWindowHours: 48 };
 /** Another request handler on the same database, with its own dependencies (the fault-injection seam). */
-const withDeps = (d: Dependencies, overrides: Partial<CheckoutSettings> = {}) => new Checkouts(repo, d, { ...settings, ...overrides }, log, createMetrics('order-service-test'));
+const withDeps = (d: Dependencies, overrides: Partial<CheckoutSettings> = {}) => new Placement(repo, d, { ...settings, ...overrides }, log, createMetrics('order-service-test'));
 
 test.before(async () => {
-  stack = await startShop({ CHECKOUT_TIMEOUT_MS: String(TIMEOUT_MS), IDEMPOTENCY_WAIT_MS: '300' });
-  s = shop(stack);
-  const config = loadConfig('order-service', { ...stack.env, BACKEND_URL: stack.url('backend'), CART_SERVICE_URL: stack.url('cart-service') });
-  db = createClient(config.cassandra, config.cassandra.keyspace);
-  await db.connect();
-  log = createLogger({ level: 'error' });
-  metrics = createMetrics('order-service-test');
-  const serviceDeps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config), onStop: () => undefined };
-  repo = new OrderRepository(db);
-  deps = createDependencies(serviceDeps);
-  checkouts = new Checkouts(repo, deps, settings, log, metrics);
+  seam = await startCheckoutSeam(settings);
+  ({ stack, s, db, repo, deps, log, recovery } = seam);
 });
-test.after.always(async () => {
-  await db?.shutdown();
-  await stack?.stop();
-});
+test.after.always(() => seam?.stop());
 
 function deferred() {
   let resolve!: () => void;
@@ -66,7 +56,7 @@ async function problemOf(outcome: Promise<unknown>): Promise<{ status: number; c
   throw new Error('expected a problem, got an answer');
 }
 
-const place = (c: Checkouts, userId: string, key: string) => c.place(userId, key, undefined, () => undefined);
+const place = (c: Placement, userId: string, key: string) => c.place(userId, key, undefined, () => undefined);
 
 test.serial('a request stalled after its claim, whose key was then freed and used by a retry, places no second order', async (t) => {
   const userId = randomUUID();
@@ -104,7 +94,7 @@ test.serial('a request stalled after its claim, whose key was then freed and use
     (err: HttpProblem) => ({ status: err.status, code: err.code }),
   );
 
-  await checkouts.recover(later());
+  await recovery.pass(later());
   const orders = (await s.orders('/orders', { token: user })).body.items;
   t.is(orders.length, 1, 'one order for the key');
   t.deepEqual(late, { status: 503, code: 'CHECKOUT_TIMEOUT' }, 'the stalled request stops');
@@ -134,8 +124,8 @@ test.serial('a request that wakes after its key was freed cannot start its check
 
   const retry = await s.checkout(user, key);
   t.is(retry.status, 201, 'the retry runs');
-  t.true((await checkouts.recover(later())) >= 1, 'its work item is finished');
-  t.is((await checkouts.recover(later())), 0, 'and nothing is left');
+  t.true((await recovery.pass(later())) >= 1, 'its work item is finished');
+  t.is((await recovery.pass(later())), 0, 'and nothing is left');
   t.is(await s.stockOf(beans), 4);
   t.is((await s.orders('/orders', { token: user })).body.items.length, 1);
 });
@@ -165,7 +155,7 @@ test.serial('a checkout abandoned while giving its stock back fails keeps its ke
   t.is(early.status, 409);
   t.is(early.body.code, 'IDEMPOTENCY_IN_PROGRESS');
 
-  t.true((await checkouts.recover(later())) >= 1);
+  t.true((await recovery.pass(later())) >= 1);
   t.is(await s.stockOf(beans), 2, 'recovery gave the stock back');
   const retry = await s.checkout(user, key);
   t.is(retry.status, 201, 'then freed the key');
@@ -192,7 +182,7 @@ test.serial('a response written long after its claim does not outlive it: every 
   const reserved = await deps.reserve(orderId, lines);
   if (!reserved.ok) throw new Error('reservation failed');
   t.true(await repo.confirmCheckout(orderId, priceLines(reserved.lines)));
-  await checkouts.recover(later());
+  await recovery.pass(later());
 
   const row = (
     await db.execute(

@@ -4,40 +4,28 @@
  */
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { createAuth, createClient, createLogger, createMetrics, loadConfig, types, type Client, type ServiceDeps } from '@product-store/kit';
-import { tokenFor, type TestStack } from '@product-store/kit/testing';
-import { Checkouts } from '../src/checkout';
-import { createDependencies, type Dependencies } from '../src/clients';
+import { types, type Client } from '@product-store/kit';
+import { tokenFor } from '@product-store/kit/testing';
+import type { Dependencies } from '../src/clients';
 import { priceLines, requestFingerprint } from '../src/orders';
-import { OrderRepository } from '../src/repository';
-import { shop, startShop } from './helpers';
+import type { Recovery } from '../src/recovery';
+import type { OrderRepository } from '../src/repository';
+import { startCheckoutSeam, type shop } from './helpers';
 
 const TIMEOUT_MS = 60_000;
-let stack: TestStack;
+let seam: Awaited<ReturnType<typeof startCheckoutSeam>> | undefined;
 let s: ReturnType<typeof shop>;
 let db: Client;
 let repo: OrderRepository;
 let deps: Dependencies;
-let checkouts: Checkouts;
+let recovery: Recovery;
 const later = () => Date.now() + TIMEOUT_MS + 1000;
 
 test.before(async () => {
-  stack = await startShop({ CHECKOUT_TIMEOUT_MS: String(TIMEOUT_MS), IDEMPOTENCY_WAIT_MS: '300' });
-  s = shop(stack);
-  const config = loadConfig('order-service', { ...stack.env, BACKEND_URL: stack.url('backend'), CART_SERVICE_URL: stack.url('cart-service') });
-  db = createClient(config.cassandra, config.cassandra.keyspace);
-  await db.connect();
-  const log = createLogger({ level: 'error' });
-  const metrics = createMetrics('order-service-test');
-  const serviceDeps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config), onStop: () => undefined };
-  repo = new OrderRepository(db);
-  deps = createDependencies(serviceDeps);
-  checkouts = new Checkouts(repo, deps, { checkoutTimeoutMs: TIMEOUT_MS, idempotencyWaitMs: 300, recoveryWindowHours: 48 }, log, metrics);
+  seam = await startCheckoutSeam({ checkoutTimeoutMs: TIMEOUT_MS, idempotencyWaitMs: 300, recoveryWindowHours: 48 });
+  ({ s, db, repo, deps, recovery } = seam);
 });
-test.after.always(async () => {
-  await db?.shutdown();
-  await stack?.stop();
-});
+test.after.always(() => seam?.stop());
 
 /** Runs a checkout's steps up to (and including) the reservation, as a request that then dies. */
 async function reservedThenCrashed(userId: string, key: string) {
@@ -63,9 +51,9 @@ test.serial('crash after the reservation: recovery gives the stock back and free
   t.is(meanwhile.status, 409);
   t.is(meanwhile.body.code, 'IDEMPOTENCY_IN_PROGRESS');
 
-  t.is(await checkouts.recover(Date.now()), 0, 'nothing is touched before the timeout');
+  t.is(await recovery.pass(Date.now()), 0, 'nothing is touched before the timeout');
   t.is(await s.stockOf(beans), 8);
-  t.true((await checkouts.recover(later())) >= 1);
+  t.true((await recovery.pass(later())) >= 1);
   t.is(await s.stockOf(beans), 10);
   t.deepEqual((await s.orders('/orders', { token: user })).body.items, []);
   t.is((await s.carts('/cart', { token: user })).body.items.length, 1, 'the cart is kept');
@@ -73,7 +61,7 @@ test.serial('crash after the reservation: recovery gives the stock back and free
   const retry = await s.checkout(user, key);
   t.is(retry.status, 201, 'the same key now places the order');
   t.is(await s.stockOf(beans), 8);
-  await checkouts.recover(later());
+  await recovery.pass(later());
   t.is(await s.stockOf(beans), 8, 'a second pass changes nothing');
 });
 
@@ -88,7 +76,7 @@ test.serial('crash after the commit point: recovery finishes the order, and the 
   t.true(await repo.confirmCheckout(orderId, priceLines(reserved.lines)));
   t.is((await s.orders(`/orders/${orderId}`, { token: user })).status, 404, 'the crash came before the order row');
 
-  await checkouts.recover(later());
+  await recovery.pass(later());
   const order = await s.orders(`/orders/${orderId}`, { token: user });
   t.is(order.status, 200);
   t.is(order.body.status, 'confirmed');
@@ -111,7 +99,7 @@ test.serial('a reservation that arrives after recovery gave up is refused: no st
   await repo.claimKey(userId, key, { request_hash: requestFingerprint(undefined), order_id: orderId, created_at: new Date() });
   const now = new Date();
   await repo.startCheckout({ order_id: orderId, user_id: userId, idempotency_key: key, state: 'reserving', lines, created_at: now, updated_at: now });
-  await checkouts.recover(later());
+  await recovery.pass(later());
   const late = await deps.reserve(orderId, lines);
   t.false(late.ok);
   t.is(!late.ok && late.code, 'RESERVATION_RELEASED');
@@ -129,10 +117,10 @@ test.serial('crash between cancelling and giving stock back: recovery gives it b
   await repo.addWork({ order_id: order.id, kind: 'cancel', user_id: userId, created_at: new Date() });
   t.true(await repo.cancelOrder(userId, order.id));
   t.is(await s.stockOf(beans), 6);
-  await checkouts.recover(later());
+  await recovery.pass(later());
   t.is(await s.stockOf(beans), 10);
   await repo.addWork({ order_id: order.id, kind: 'cancel', user_id: userId, created_at: new Date() });
-  await checkouts.recover(later());
+  await recovery.pass(later());
   t.is(await s.stockOf(beans), 10, 'released once');
   t.is((await s.orders(`/orders/${order.id}`, { token: user })).body.status, 'cancelled');
 });
@@ -144,7 +132,7 @@ test.serial('a cancellation whose status change never happened leaves the order 
   await s.fill(user, [[beans, 1]]);
   const order = (await s.checkout(user)).body;
   await repo.addWork({ order_id: order.id, kind: 'cancel', user_id: userId, created_at: new Date() });
-  await checkouts.recover(later());
+  await recovery.pass(later());
   t.is(await s.stockOf(beans), 9);
   t.is((await s.orders(`/orders/${order.id}`, { token: user })).body.status, 'confirmed');
 });
