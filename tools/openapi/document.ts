@@ -4,7 +4,7 @@
  * docs/openapi.json; a test fails when the committed file differs.
  */
 import { z } from 'zod';
-import { problemSchema, services, type ServiceName } from '../../services/kit/src';
+import { problemSchema, services, type ServiceName } from '@product-store/kit';
 import { createProductSchema, listQuerySchema as productQuerySchema, patchProductSchema, productPageSchema, productSchema } from '../../services/backend/src/catalog';
 import { addItemSchema, cartSchema, setQuantitySchema } from '../../services/cart-service/src/cart';
 import { listQuerySchema as orderQuerySchema, orderPageSchema, orderSchema, placeOrderBodySchema } from '../../services/order-service/src/orders';
@@ -163,7 +163,7 @@ export const operations: Operation[] = [
     errors: {
       400: 'IDEMPOTENCY_KEY_REQUIRED, IDEMPOTENCY_KEY_INVALID, or VALIDATION_FAILED for any field.', 401: 'No valid token.',
       409: 'OUT_OF_STOCK (`product_ids` lists the short products; nothing is reserved, the cart is kept), or IDEMPOTENCY_IN_PROGRESS.',
-      422: 'CART_EMPTY, or IDEMPOTENCY_KEY_REUSED with a different body.', 503: 'A dependency is down; nothing was ordered and the key may be retried.', ...bodyErrors,
+      422: 'CART_EMPTY, or IDEMPOTENCY_KEY_REUSED with a different body.', 503: 'A dependency is down (DEPENDENCY_UNAVAILABLE, DATABASE_UNAVAILABLE: nothing was ordered), or CHECKOUT_PENDING: the checkout is still running past the response deadline and goes on. Either way retry under the same key after Retry-After: it runs again, or replays the outcome.', ...bodyErrors,
     },
   },
   {

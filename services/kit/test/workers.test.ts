@@ -126,7 +126,7 @@ test('SIGTERM during a pass: the pass completes with the database open, then the
 });
 
 test('a worker that does not stop within SHUTDOWN_TIMEOUT_MS holds up the stop no longer than that: the stop hooks and the database close go on', async (t) => {
-  const env = { ...testEnv(), SHUTDOWN_TIMEOUT_MS: '500' };
+  const env = testEnv({ SHUTDOWN_TIMEOUT_MS: '500' });
   keyspaces.push(env.CASSANDRA_KEYSPACE!);
   const events: string[] = [];
   const running = await startTestService(

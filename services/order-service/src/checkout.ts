@@ -30,6 +30,12 @@ export interface CheckoutSettings {
   recoveryWindowHours: number;
   /** How long a duplicate request waits for the first one's response before answering 409. */
   idempotencyWaitMs: number;
+  /**
+   * How long POST /orders waits for its checkout before answering 503 CHECKOUT_PENDING with
+   * Retry-After: the checkout goes on, and a retry under the same Idempotency-Key gets its outcome.
+   * @default CHECKOUT_RESPONSE_DEADLINE_MS (10 s); without it (tests) the request waits for the end.
+   */
+  responseDeadlineMs?: number;
 }
 
 /** An answer to POST /orders: what the key's record stores and replays. */

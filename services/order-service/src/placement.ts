@@ -1,7 +1,7 @@
 /**
  * Placing an order: POST /orders under an Idempotency-Key (the saga is described in checkout.ts).
  */
-import { neverDelivered, problems, types, type Logger, type Metrics } from '@product-store/kit';
+import { HttpProblem, neverDelivered, problems, types, type Logger, type Metrics } from '@product-store/kit';
 import type { CheckoutSettings, Outcome } from './checkout';
 import type { Dependencies } from './clients';
 import { priceLines, requestFingerprint, type Order } from './orders';
@@ -17,7 +17,7 @@ export class Placement {
   constructor(
     private readonly repo: OrderRepository,
     private readonly deps: Dependencies,
-    private readonly settings: Pick<CheckoutSettings, 'checkoutTimeoutMs' | 'idempotencyWaitMs'>,
+    private readonly settings: Pick<CheckoutSettings, 'checkoutTimeoutMs' | 'idempotencyWaitMs' | 'responseDeadlineMs'>,
     private readonly log: Logger,
     metrics: Metrics,
   ) {
@@ -43,9 +43,34 @@ export class Placement {
     // state keyed by it, so a request that lost its key (see freeIfAbandoned) can change nothing.
     const mine: KeyClaim = { request_hash: fingerprint, order_id: types.TimeUuid.now().toString(), created_at: new Date() };
     const claim = await this.repo.claimKey(userId, key, mine);
-    if (claim.claimed) return this.checkOut(userId, key, mine);
+    if (claim.claimed) return this.withinDeadline(this.checkOut(userId, key, mine), mine.order_id);
     if (!claim.holder) throw problems.conflict('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed.');
     return this.replay(userId, key, fingerprint, claim.holder);
+  }
+
+  /**
+   * The checkout's outcome, or 503 CHECKOUT_PENDING once the response deadline passes: a checkout
+   * whose every step waits for its timeout (a database regaining its quorum, a slow dependency) goes
+   * on, but the client is not left waiting past what its own timeout or a proxy's would allow. The
+   * outcome is stored under the key as always, so the client's retry with the same Idempotency-Key
+   * gets it (or 409 IDEMPOTENCY_IN_PROGRESS while it still runs); recovery ends a checkout that never
+   * does, as for any other.
+   */
+  private async withinDeadline(checkout: Promise<Outcome>, orderId: string): Promise<Outcome> {
+    const deadlineMs = this.settings.responseDeadlineMs;
+    if (deadlineMs === undefined) return checkout;
+    let timer: NodeJS.Timeout | undefined;
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs)));
+    try {
+      const first = await Promise.race([checkout, late]);
+      if (first !== 'late') return first;
+    } finally {
+      clearTimeout(timer);
+    }
+    this.failures.inc({ reason: 'response_deadline' });
+    this.log.warn('a checkout outlived the response deadline; it goes on, and the key will replay its outcome', { order_id: orderId, deadline_ms: deadlineMs });
+    checkout.catch((err) => this.log.warn('a checkout answered as pending failed', { order_id: orderId, err: (err as Error).message }));
+    throw new HttpProblem(503, 'CHECKOUT_PENDING', 'Checkout pending', 'The checkout is still being processed; retry with the same Idempotency-Key to get its result.', {}, { 'Retry-After': '2' });
   }
 
   private async replay(userId: string, key: string, fingerprint: string, first: IdempotencyRecord): Promise<Outcome> {

@@ -12,6 +12,7 @@ export const orderSettings = {
   CHECKOUT_TIMEOUT_MS: 30_000,
   CHECKOUT_RECOVERY_INTERVAL_MS: 5_000,
   IDEMPOTENCY_WAIT_MS: 5_000,
+  CHECKOUT_RESPONSE_DEADLINE_MS: 10_000,
 };
 
 /** How far back recovery looks for unfinished work; older work means recovery was down for days. */
@@ -44,6 +45,7 @@ export const orderService: ServiceDefinition<CheckoutParts> = {
       {
         checkoutTimeoutMs: setting(env, 'CHECKOUT_TIMEOUT_MS'),
         idempotencyWaitMs: setting(env, 'IDEMPOTENCY_WAIT_MS'),
+        responseDeadlineMs: setting(env, 'CHECKOUT_RESPONSE_DEADLINE_MS'),
         recoveryWindowHours: windowHours(env),
       },
       deps.log,

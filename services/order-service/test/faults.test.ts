@@ -1,4 +1,6 @@
 import { randomUUID } from 'node:crypto';
+import { createServer, request } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import test from 'ava';
 import { call, dropKeyspace, startStack, startTestService, testEnv, tokenFor, type TestStack } from '@product-store/kit/testing';
 import { backend } from '../../backend/src/service';
@@ -84,4 +86,55 @@ test('stopping while a recovery pass runs: the pass ends before the database cli
   const problems = lines.filter((l) => /"level":"(warn|error)"/.test(l));
   t.deepEqual(problems, [], 'no warning or error while stopping');
   t.false(lines.some((l) => /after shutdown/i.test(l)));
+});
+
+test('a checkout slower than the response deadline: 503 CHECKOUT_PENDING with Retry-After at once, the checkout goes on, and the same key then gets its one order', async (t) => {
+  const stack: TestStack = await startShop();
+  // backend's reservations reach order-service through a proxy that holds each for 1.5 s: every
+  // other call passes at once (a quorum regained slowly looks like this from order-service).
+  const target = new URL(stack.url('backend'));
+  const proxy = createServer((req, res) => {
+    const forward = () =>
+      req.pipe(
+        request({ host: target.hostname, port: target.port, path: req.url, method: req.method, headers: req.headers }, (answer) => {
+          res.writeHead(answer.statusCode ?? 502, answer.headers);
+          answer.pipe(res);
+        }).on('error', () => res.destroy()),
+      );
+    if (req.method === 'POST' && req.url === '/internal/reservations') setTimeout(forward, 1500);
+    else forward();
+  });
+  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
+  const slow = await startTestService(orderService, { ...stack.env, CART_SERVICE_URL: stack.url('cart-service'), BACKEND_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, CHECKOUT_RESPONSE_DEADLINE_MS: '300' });
+  const s = shop(stack);
+  try {
+    const user = tokenFor('customer');
+    const beans = await s.product(5);
+    await s.fill(user, [[beans, 2]]);
+    const key = randomUUID();
+    const checkout = () => call(slow.url, '/orders', { method: 'POST', token: user, headers: { 'Idempotency-Key': key } });
+
+    const started = Date.now();
+    const first = await checkout();
+    t.is(first.status, 503);
+    t.is(first.body.code, 'CHECKOUT_PENDING', first.text);
+    t.is(first.headers.get('retry-after'), '2');
+    t.true(Date.now() - started < 1500, 'answered before the reservation came back');
+
+    // Retries under the same key: 409 while it runs, then the outcome the checkout stored.
+    let retry = await checkout();
+    for (let i = 0; i < 50 && retry.status !== 201; i++) {
+      t.true(retry.status === 409 || retry.status === 503, `${retry.status} ${retry.text}`);
+      await new Promise((r) => setTimeout(r, 200));
+      retry = await checkout();
+    }
+    t.is(retry.status, 201);
+    t.is(await s.stockOf(beans), 3, 'reserved once');
+    const listed = await s.orders('/orders', { token: user });
+    t.deepEqual(listed.body.items.map((o: { id: string }) => o.id), [retry.body.id], 'one order');
+  } finally {
+    await slow.stop();
+    proxy.close();
+    await stack.stop();
+  }
 });
