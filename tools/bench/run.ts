@@ -15,7 +15,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
-import { createAuth, loadConfig } from '../../services/kit/src';
+import { createAuth, loadConfig } from '@product-store/kit';
 import { renderNginx } from '../../gateway/nginx';
 import { repoRoot } from '../cassandra/launcher';
 import { startLocalStack, type RunningStack } from '../stack/stack';
@@ -324,7 +324,8 @@ async function threeNodeCheckouts(p: Plan, options: BenchOptions, env: NodeJS.Pr
   try {
     log('starting a three-node Cassandra (127.0.0.1-3) and the services on it');
     cluster = await startCassandraCluster({ nodes: 3, baseDir: join(options.outDir, 'cassandra-cluster'), port: Number(process.env.CASSANDRA_PORT), log });
-    stack = await startLocalStack({ dataDir: join(options.outDir, 'stack-3'), env, sink, servicesOnly: true, ports: { services: ports.services }, cassandra: cluster });
+    // Replication factor 3 whatever the shell says: the report states it.
+    stack = await startLocalStack({ dataDir: join(options.outDir, 'stack-3'), env: { ...env, CASSANDRA_REPLICATION_FACTOR: '3' }, sink, servicesOnly: true, ports: { services: ports.services }, cassandra: cluster });
     const gateway = await startNginx(join(options.outDir, 'stack-3', 'nginx'), sink, extra);
     const productIds = await createProducts(`http://127.0.0.1:${ports.services.backend}`, token(crypto.randomUUID(), 'admin'));
     // As many sequential checkouts as the one-node run's Paxos count made before its open loop: the
