@@ -2,7 +2,7 @@
 export default {
   // tools/deploy/test runs under `npm run test:deploy` (tools/deploy/ava.config.mjs).
   // tools' tests run under their own configurations (tools/ava.config.mjs, tools/ava.drills.config.mjs).
-  files: ['services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts', '!tools/deploy/**', 'gateway/test/**/*.test.ts', 'charts/test/**/*.test.ts', 'storefront/test/**/*.test.ts'],
+  files: ['services/*/test/**/*.test.ts', 'tools/**/test/**/*.test.ts', '!tools/deploy/**', 'gateway/test/**/*.test.ts', 'deploy/test/**/*.test.ts', 'charts/test/**/*.test.ts', 'storefront/test/**/*.test.ts'],
   extensions: { ts: 'commonjs' },
   nodeArguments: ['--import=tsx'],
   workerThreads: false,

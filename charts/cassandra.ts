@@ -16,7 +16,7 @@
  */
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import { CLUSTER_CASSANDRA_NODES, NAMESPACE } from './components';
+import { CLUSTER_CASSANDRA_NODES, NAMESPACE } from '@product-store/deploy';
 import {
   claimSpec,
   clusterComponent,

@@ -30,7 +30,7 @@
  */
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import { CONFIG_NAME, clusterConfigDefaults } from './components';
+import { CONFIG_NAME, clusterConfigDefaults } from '@product-store/deploy';
 import { configFilesOf } from './lib/config-files';
 import { clusterComponents, componentLabels, ProductStoreChart } from './lib/workload';
 

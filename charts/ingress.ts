@@ -1,5 +1,5 @@
 /**
- * The public entrance: Ingresses for ingress-nginx built from the topology's `gatewayRoutes` and
+ * The public entrance: Ingresses for ingress-nginx built from the spec's `gatewayRoutes` and
  * `gatewayLimits`, as the compose gateway (gateway/nginx.ts) is. Anything else, the services'
  * /internal/, /metrics and /ready included, matches no rule and gets the controller's 404.
  *
@@ -35,14 +35,14 @@
  */
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import { gatewayLimits, gatewayRewrites, gatewayRoutes, type ServiceName } from '../services/kit/src/topology';
+import { gatewayLimits, gatewayRewrites, gatewayRoutes, type ServiceName } from '@product-store/deploy';
 import { ingressSnippet } from '../gateway/nginx';
 import { annotate, burstMultiplier, ingressNginx } from './lib/ingress-nginx';
 import { ProductStoreChart } from './lib/workload';
 
 export const TLS_SECRET_NAME = 'product-store-tls';
 
-/** A path of the Ingresses: the topology's routes, plus the two the gateway rewrites. */
+/** A path of the Ingresses: the spec's routes, plus the two the gateway rewrites. */
 export interface IngressPath {
   readonly path: string;
   readonly pathType: 'Exact' | 'Prefix';
@@ -51,7 +51,7 @@ export interface IngressPath {
   readonly rewriteTo?: string;
 }
 
-/** The gateway's own paths (topology `gatewayRewrites`): the operator guide's check and the whole API's document. */
+/** The gateway's own paths (the spec's `gatewayRewrites`): the operator guide's check and the whole API's document. */
 export const rewrittenPaths: readonly IngressPath[] = gatewayRewrites.map((r) => ({ path: r.path, pathType: 'Exact', service: r.service, rewriteTo: r.upstreamPath }));
 
 /** The storefront: everything no API route takes. */

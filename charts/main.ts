@@ -15,7 +15,7 @@ import { readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { App, YamlOutputType } from 'cdk8s';
-import { images, imageOf, services } from '../services/kit/src/topology';
+import { images, imageOf, services } from '@product-store/deploy';
 import { AlertmanagerChart } from './alertmanager';
 import { CassandraChart } from './cassandra';
 import { ConfigChart } from './config';

@@ -5,7 +5,7 @@
  */
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import { NAMESPACE } from './components';
+import { NAMESPACE } from '@product-store/deploy';
 import { ProductStoreChart } from './lib/workload';
 
 export class NamespaceChart extends ProductStoreChart {

@@ -10,7 +10,7 @@
  */
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import type { ServiceName } from '../services/kit/src/topology';
+import type { ServiceName } from '@product-store/deploy';
 import {
   clusterComponent,
   componentContainer,

@@ -3,10 +3,8 @@
  * the stack runs. compose/nginx/*.conf are this function's output (committed, drift-tested); the local
  * stack renders its own copy with local addresses.
  */
-import { INTERNAL_TOKEN_HEADER } from '../services/kit/src/auth';
-import { refusedPath } from '../services/kit/src/paths';
-import { wholeApi } from '../services/kit/src/openapi';
-import { gatewayLimits, gatewayRewrites, gatewayRoutes, gatewayUpstream, infrastructure, services, type ServiceName } from '../services/kit/src/topology';
+import { INTERNAL_TOKEN_HEADER, refusedPath, wholeApi } from '@product-store/kit';
+import { gatewayLimits, gatewayRewrites, gatewayRoutes, gatewayUpstream, infrastructure, services, type ServiceName } from '@product-store/deploy';
 
 export interface GatewayTarget {
   /** Port of the public HTTP server. */

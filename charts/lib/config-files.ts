@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { basename, join, resolve } from 'node:path';
 import type * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import { kubernetesPrometheusTarget, renderPrometheus } from '../../monitoring/prometheus/config';
-import { NAMESPACE, clusterConfigDefaults, type Component } from '../components';
+import { NAMESPACE, clusterConfigDefaults, type Component } from '@product-store/deploy';
 
 export const repoRoot = resolve(__dirname, '..', '..');
 

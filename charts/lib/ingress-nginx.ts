@@ -4,7 +4,7 @@
  * this file, the ingress chart and the Prometheus `nginx` job.
  */
 import { kubernetesPrometheusTarget } from '../../monitoring/prometheus/config';
-import { NAMESPACE } from '../components';
+import { NAMESPACE } from '@product-store/deploy';
 
 const metricsScrape = kubernetesPrometheusTarget(NAMESPACE).scrape('nginx');
 if (!('dns' in metricsScrape)) throw new Error('the cluster Prometheus target must find ingress-nginx through DNS');

@@ -1,12 +1,12 @@
 /**
  * What every Product Store workload shares in a cluster: names and labels, the restricted security
- * context, the environment mapping from the deployment spec (charts/components.ts), probes, resources,
+ * context, the environment mapping from the deployment spec (deploy/src/components.ts), probes, resources,
  * Services and disruption budgets. Each chart composes these; none repeats them.
  */
 import { Chart } from 'cdk8s';
 import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import { CONFIG_NAME, NAMESPACE, SECRET_NAME, components, type Component, type EnvSource, type Probe, type Resources } from '../components';
+import { CONFIG_NAME, NAMESPACE, SECRET_NAME, components, type Component, type EnvSource, type Probe, type Resources } from '@product-store/deploy';
 import { CONFIG_FILES_VOLUME, configChecksum, configFilesOf } from './config-files';
 
 export const PART_OF = 'product-store';

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { joinInTurnScript } from '../cassandra';
-import { CLUSTER_CASSANDRA_NODES, CONFIG_NAME, clusterConfigDefaults, component, configDefaults } from '../components';
+import { CLUSTER_CASSANDRA_NODES, CONFIG_NAME, clusterConfigDefaults, component, configDefaults } from '@product-store/deploy';
 import { repoRoot } from '../lib/config-files';
 import { docs, ofKind, type Doc } from './manifests';
 

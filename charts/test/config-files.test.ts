@@ -10,7 +10,7 @@ import { dirname, join } from 'node:path';
 import test from 'ava';
 import { parse, stringify } from 'yaml';
 import { kubernetesPrometheusTarget, renderPrometheus } from '../../monitoring/prometheus/config';
-import { NAMESPACE } from '../components';
+import { NAMESPACE } from '@product-store/deploy';
 import { repoRoot } from '../lib/config-files';
 import { clusterComponents } from '../lib/workload';
 import { containers, ofKind, type Doc } from './manifests';

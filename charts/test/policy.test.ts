@@ -6,13 +6,12 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
-import { gatewayRoutes, type ServiceName } from '../../services/kit/src/topology';
-import { CONFIG_NAME, NAMESPACE, SECRET_NAME, clusterConfigDefaults, component, configDefaults, secretKeys } from '../components';
+import { gatewayRoutes, type ServiceName, CONFIG_NAME, NAMESPACE, SECRET_NAME, clusterConfigDefaults, component, configDefaults, secretKeys } from '@product-store/deploy';
 import { repoRoot } from '../lib/config-files';
 import { ingressNginx } from '../lib/ingress-nginx';
 import { clusterComponents } from '../lib/workload';
 import { containers, docs, id, matches, ofKind, where, workloads, type Doc } from './manifests';
-import { TRACE_FLUSH_DEADLINE_MS } from '../../services/kit/src/instrumentation';
+import { TRACE_FLUSH_DEADLINE_MS } from '@product-store/kit/instrumentation';
 
 const podLabels = (w: Doc): Record<string, string> => w.spec.template.metadata.labels;
 

@@ -13,11 +13,8 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import Router from '@koa/router';
 import test from 'ava';
-import { createApp } from '../../services/kit/src/app';
-import { drainServer } from '../../services/kit/src/drain';
-import { createLogger } from '../../services/kit/src/logger';
-import { createMetrics } from '../../services/kit/src/metrics';
-import { gatewayUpstream } from '../../services/kit/src/topology';
+import { createApp, drainServer, createLogger, createMetrics } from '@product-store/kit';
+import { gatewayUpstream } from '@product-store/deploy';
 import { freePort, waitForHttp, startProcess, type ManagedProcess } from '../../tools/stack/processes';
 import { renderNginx } from '../nginx';
 

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { gatewayRoutes, gatewayUpstream, localInternalPort, replicasOf, services } from '../../services/kit/src/topology';
+import { gatewayRoutes, gatewayUpstream, localInternalPort, replicasOf, services } from '@product-store/deploy';
 import { composeTarget, renderNginx } from '../nginx';
 
 const repoRoot = join(__dirname, '..', '..');

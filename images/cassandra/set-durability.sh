@@ -3,7 +3,7 @@
 #   CASSANDRA_COMMITLOG_SYNC               group (default), batch or periodic
 #   CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW  group: the longest wait between fsyncs (default 10ms)
 #   CASSANDRA_COMMITLOG_SYNC_PERIOD        periodic: the time between fsyncs (default 10s)
-# compose and the cluster set them from the deployment spec (charts/components.ts), whose defaults
+# compose and the cluster set them from the deployment spec (deploy/src/components.ts), whose defaults
 # these are; tools/cassandra/durability.ts writes the same settings for the local launcher.
 #
 # group and batch acknowledge a write once it is on disk; periodic acknowledges at once and fsyncs

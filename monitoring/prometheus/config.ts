@@ -2,7 +2,7 @@
  * Prometheus's scrape configuration, rendered from the topology for each way the stack runs. The
  * alert rules (rules/*.yml) are the same files everywhere; only addresses and intervals differ.
  */
-import { infrastructure, services, type ServiceName } from '../../services/kit/src/topology';
+import { infrastructure, services, type ServiceName } from '@product-store/deploy';
 
 export type ScrapeJob = ServiceName | 'nginx' | 'cassandra' | 'prometheus' | 'alertmanager';
 

@@ -12,7 +12,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import type { Browser, Page } from 'playwright-core';
-import { call, dropKeyspace, testKeyspace } from '../../services/kit/testing';
+import { call, dropKeyspace, testKeyspace } from '@product-store/kit/testing';
 import { freeStackPorts, startLocalStack, type RunningStack } from '../../tools/stack/stack';
 import { storefrontCsp } from '../../gateway/nginx';
 import { buildStorefront, scriptBudgetBytes } from '../build';

@@ -5,7 +5,7 @@
  * request, in the same order and parallelism as its repository code.
  */
 import { Client, types } from 'cassandra-driver';
-import { clientOptions, idempotent } from '../../services/kit/src/cassandra';
+import { clientOptions, idempotent } from '@product-store/kit';
 import { summarize, type LatencySummary } from './stats';
 import { catalogColumns, rowToEntry } from '../../services/backend/src/repository';
 

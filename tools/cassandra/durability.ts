@@ -1,6 +1,6 @@
 /**
  * Cassandra's commit log sync, the durability of acknowledged writes: one choice for the local
- * launcher, compose and the cluster, whose defaults are the deployment spec's (charts/components.ts);
+ * launcher, compose and the cluster, whose defaults are the deployment spec's (deploy/src/components.ts);
  * images/cassandra/set-durability.sh applies the same variables inside the image.
  *
  *  - `group` (the default): a write is acknowledged once the commit log segment holding it is on disk;
@@ -15,7 +15,7 @@
  * Cassandra 5.0 keys: `commitlog_sync`, `commitlog_sync_group_window`, `commitlog_sync_period`. Each mode
  * takes only its own key: 5.0 refuses `commitlog_sync_period` beside `group` or `batch`.
  */
-import { component } from '../../charts/components';
+import { component } from '@product-store/deploy';
 
 export type CommitlogSync = 'group' | 'batch' | 'periodic';
 const modes: readonly CommitlogSync[] = ['group', 'batch', 'periodic'];

@@ -1,6 +1,6 @@
 /**
  * Source addresses for the virtual customers. The gateway limits each client address (50 requests/s
- * on the API, 30 sign-ins/min on /auth: services/kit/src/topology.ts `gatewayLimits`), so a load from
+ * on the API, 30 sign-ins/min on /auth: deploy/src/gateway.ts `gatewayLimits`), so a load from
  * one address measures mostly 429s. On Linux the whole of 127.0.0.0/8 is on the loopback interface:
  * any of its addresses can be a connection's source with no setup, e.g. `127.0.1.0/24`.
  */

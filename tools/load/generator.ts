@@ -23,7 +23,7 @@
 import { randomBytes } from 'node:crypto';
 import type http from 'node:http';
 import { performance } from 'node:perf_hooks';
-import { gatewayLimits } from '../../services/kit/src/topology';
+import { gatewayLimits } from '@product-store/deploy';
 import { checkBindable, parseSourceAddresses } from './addresses';
 import { json, makeAgent, RequestFailure, send, type ClientResponse } from './client';
 import { Histogram } from './histogram';

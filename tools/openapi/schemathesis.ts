@@ -9,8 +9,8 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { renderNginx } from '../../gateway/nginx';
-import { call, startStack, tokenFor, type TestStack } from '../../services/kit/testing';
-import type { ServiceName } from '../../services/kit/src';
+import { call, startStack, tokenFor, type TestStack } from '@product-store/kit/testing';
+import type { ServiceName } from '@product-store/kit';
 import { backend } from '../../services/backend/src/service';
 import { cartService } from '../../services/cart-service/src/service';
 import { orderService } from '../../services/order-service/src/service';

@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { infrastructure, localInternalPort, replicasOf, serviceReplicas, services, type Replica, type ServiceName } from '../../services/kit/src/topology';
+import { infrastructure, localInternalPort, replicasOf, serviceReplicas, services, type Replica, type ServiceName } from '@product-store/deploy';
 import { renderNginx } from '../../gateway/nginx';
 import { buildStorefront } from '../../storefront/build';
 import { renderPrometheus, type ScrapeJob } from '../../monitoring/prometheus/config';

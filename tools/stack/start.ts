@@ -5,7 +5,7 @@
  * reaches every service.
  */
 import { join } from 'node:path';
-import { services } from '../../services/kit/src/topology';
+import { services } from '@product-store/deploy';
 import { repoRoot } from '../cassandra/launcher';
 import { startLocalStack, type RunningStack } from './stack';
 import { onStopSignals } from './signals';

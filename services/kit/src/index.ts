@@ -13,3 +13,7 @@ export * from './validation';
 export * from './request-context';
 export * from './service-client';
 export * from './database-roles';
+export * from './drain';
+export * from './paths';
+export * from './openapi';
+export * from './trusted-proxies';

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { parse, parseAllDocuments } from 'yaml';
-import { components } from '../../../charts/components';
+import { components } from '@product-store/deploy';
 import { loadConfig } from '../src';
 import { dropKeyspace, startTestService, testEnv } from '../testing';
 import { backend } from '../../backend/src/service';

@@ -6,9 +6,7 @@
  */
 import { createServer } from 'node:http';
 import Router from '@koa/router';
-import { createApp } from '../../../services/kit/src/app';
-import { createLogger } from '../../../services/kit/src/logger';
-import { createMetrics } from '../../../services/kit/src/metrics';
+import { createApp, createLogger, createMetrics } from '@product-store/kit';
 
 const log = createLogger({ level: 'info', bindings: { service: 'backend' } });
 const metrics = createMetrics('backend');

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { call, dropKeyspace, internalHeaders, startTestService, testEnv, testKeyspace, tokenFor } from '../../../services/kit/testing';
-import { createClient, loadConfig } from '../../../services/kit/src';
+import { call, dropKeyspace, internalHeaders, startTestService, testEnv, testKeyspace, tokenFor } from '@product-store/kit/testing';
+import { createClient, loadConfig } from '@product-store/kit';
 import { backend } from '../../../services/backend/src/service';
 import { repoRoot } from '../launcher';
 

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
-import { component } from '../../../charts/components';
+import { component } from '@product-store/deploy';
 import { Client } from 'cassandra-driver';
 import { durabilityFrom, nodeDurability } from '../durability';
 import { javaBinary, renderConfig, repoRoot, resolveJars } from '../launcher';

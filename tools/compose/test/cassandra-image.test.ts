@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import test, { type ExecutionContext } from 'ava';
 import { parse } from 'yaml';
-import { component } from '../../../charts/components';
+import { component } from '@product-store/deploy';
 
 const repoRoot = resolve(__dirname, '..', '..', '..');
 const imageDir = join(repoRoot, 'images', 'cassandra');

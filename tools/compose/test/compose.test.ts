@@ -13,10 +13,8 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
-import { component, components, configDefaults, optionalSecretKeys, secretKeys, type Component } from '../../../charts/components';
-import { images, infrastructure } from '../../../services/kit/src/topology';
+import { component, components, configDefaults, optionalSecretKeys, secretKeys, type Component, images, infrastructure, gatewayLimits, gatewayUpstream, replicaByName, replicasOf, services as serviceSpecs } from '@product-store/deploy';
 import { composeSettings, envFileName, guideOnlyVariables, guideVariables, loadProfile, loadService, outputs, secretPlaceholder } from '../../../compose/generate';
-import { gatewayLimits, gatewayUpstream, replicaByName, replicasOf, services as serviceSpecs } from '../../../services/kit/src/topology';
 
 const repoRoot = resolve(__dirname, '..', '..', '..');
 const composeFile = 'compose/docker-compose.yml';

@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { replicaByName, replicasOf, services as serviceSpecs } from '../../../services/kit/src/topology';
+import { replicaByName, replicasOf, services as serviceSpecs } from '@product-store/deploy';
 
 const repoRoot = join(__dirname, '..', '..', '..');
 /** The compose services of the four services: every replica (`backend`, `backend-2`, ...). */

@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { storefrontCsp } from '../../../gateway/nginx';
-import { images as published, replicaByName, replicasOf, serviceReplicas } from '../../../services/kit/src/topology';
+import { images as published, replicaByName, replicasOf, serviceReplicas } from '@product-store/deploy';
 import { startDockerEngine, type DockerEngine, type ExecResult } from '../docker/engine';
 import { buildImages, type BuiltImages } from '../docker/images';
 import type { JourneyResult } from '../journey';

@@ -20,7 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { repoRoot } from '../../cassandra/launcher';
 import { cleanStaleEngines, dockerFootprint, processesOf, startDockerEngine, type DockerEngine, type ExecResult } from '../docker/engine';
 import { buildImages, prepareImageInputs, probeUlimit, type BuiltImages } from '../docker/images';
-import { secretKeys } from '../../../charts/components';
+import { secretKeys } from '@product-store/deploy';
 
 const isRoot = process.getuid?.() === 0;
 const serial = isRoot ? test.serial : test.serial.skip;
@@ -47,7 +47,7 @@ function healthcheck(service: string): string[] {
   return t.slice(1);
 }
 
-/** Options every compose service has (charts/components.ts): a numeric user, no capabilities. */
+/** Options every compose service has (deploy/src/components.ts): a numeric user, no capabilities. */
 const hardened = ['--cap-drop', 'ALL', '--security-opt', 'no-new-privileges:true'];
 
 async function runContainer(name: string, args: string[]): Promise<void> {

@@ -14,9 +14,8 @@ import { join } from 'node:path';
 import test from 'ava';
 import { App, YamlOutputType } from 'cdk8s';
 import { parseAllDocuments } from 'yaml';
-import { NAMESPACE, SECRET_NAME, secretKeys } from '../../../charts/components';
+import { NAMESPACE, SECRET_NAME, secretKeys, imageOf } from '@product-store/deploy';
 import { IngressChart, TLS_SECRET_NAME } from '../../../charts/ingress';
-import { imageOf } from '../../../services/kit/src/topology';
 import { startCluster, type Cluster, type RunResult } from '../kube/cluster';
 
 type Doc = Record<string, any> & { apiVersion: string; kind: string; metadata: { name: string; namespace?: string; [k: string]: any } };

@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { dropKeyspace, testKeyspace } from '../../../services/kit/testing';
+import { dropKeyspace, testKeyspace } from '@product-store/kit/testing';
 import { freeStackPorts, startLocalStack, type RunningStack } from '../../stack/stack';
 import { runLoad, type LoadSummary } from '../generator';
 import { assertShopInvariants } from './invariants';

@@ -5,8 +5,8 @@
  */
 import { spawnSync } from 'node:child_process';
 import test from 'ava';
-import { call, startStack, tokenFor, type TestStack } from '../../../services/kit/testing';
-import { services } from '../../../services/kit/src/topology';
+import { call, startStack, tokenFor, type TestStack } from '@product-store/kit/testing';
+import { services } from '@product-store/deploy';
 import { backend } from '../../../services/backend/src/service';
 import { cartService } from '../../../services/cart-service/src/service';
 import { orderService } from '../../../services/order-service/src/service';

@@ -7,7 +7,7 @@
  * operations whose answer depends on state is in `schemathesisConfig` (tools/openapi/schemathesis.ts).
  */
 import test from 'ava';
-import { services } from '../../../services/kit/src/topology';
+import { services } from '@product-store/deploy';
 import { runSchemathesis, schemathesisBin, schemathesisVersion, startApiStack, type ApiStack } from '../schemathesis';
 import { operations } from '../document';
 import { documentPath } from '../generate';

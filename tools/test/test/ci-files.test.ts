@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { parse } from 'yaml';
-import { images, imageOf, services } from '../../../services/kit/src/topology';
+import { images, imageOf, services } from '@product-store/deploy';
 import { synthesize } from '../../../charts/main';
 import { repoRoot } from '../../cassandra/launcher';
 

@@ -1,7 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import test from 'ava';
-import { services, variables } from '../../../services/kit/src';
+import { services, variables } from '@product-store/kit';
 import { repoRoot } from '../../cassandra/launcher';
 
 const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
@@ -27,7 +27,7 @@ test('docs/api.md is the shared contract, unchanged', (t) => {
 const anchorOf = (heading: string) => heading.trim().toLowerCase().replace(/[^\p{L}\p{N} _-]/gu, '').replace(/ /g, '-');
 
 test('every relative link in the docs points to a file and heading that exist', (t) => {
-  const files = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), 'charts/README.md', 'compose/README.md']
+  const files = ['README.md', ...readdirSync(join(repoRoot, 'docs')).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`), 'charts/README.md', 'compose/README.md', 'deploy/README.md']
     .filter((f) => existsSync(join(repoRoot, f)));
   const anchors = (file: string) => new Set([...readFileSync(join(repoRoot, file), 'utf8').matchAll(/^#{1,6} (.+)$/gm)].map((m) => anchorOf(m[1])));
   let links = 0;

@@ -9,8 +9,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import test from 'ava';
 import { parse, parseAllDocuments } from 'yaml';
-import { components } from '../../../charts/components';
-import { gatewayRoutes, replicaByName } from '../../../services/kit/src/topology';
+import { components, gatewayRoutes, replicaByName } from '@product-store/deploy';
 import { repoRoot } from '../../cassandra/launcher';
 
 type Doc = Record<string, any>;

@@ -4,7 +4,9 @@
  * cdk8s charts (charts/) are both built from this list, so the two deployments run the same stack;
  * a parity test compares their outputs.
  */
-import { imageOf, images, infrastructure, internalCredentialsOf, internalTokenVariable, serviceRole, services, type ServiceName } from '../services/kit/src/topology';
+import { internalCredentialsOf, internalTokenVariable, serviceRole, serviceSpec, services, type ServiceName } from '@product-store/kit/topology';
+import { imageOf, images } from './images';
+import { infrastructure } from './infrastructure';
 
 /** How an environment variable gets its value in a deployment. */
 export type EnvSource =
@@ -133,8 +135,8 @@ function serviceEnv(name: ServiceName): Record<string, EnvSource> {
     OTEL_SERVICE_NAME: { value: name },
     TRUSTED_PROXIES: trustedProxies,
   };
-  if (name === 'cart-service' || name === 'order-service') env.BACKEND_URL = { value: `http://backend:${services[0].port}` };
-  if (name === 'order-service') env.CART_SERVICE_URL = { value: `http://cart-service:${services[1].port}` };
+  if (name === 'cart-service' || name === 'order-service') env.BACKEND_URL = { value: `http://backend:${serviceSpec('backend').port}` };
+  if (name === 'order-service') env.CART_SERVICE_URL = { value: `http://cart-service:${serviceSpec('cart-service').port}` };
   if (name === 'user-service') {
     env.ADMIN_EMAIL = config('ADMIN_EMAIL', 'admin@example.com');
     env.ADMIN_PASSWORD = secret('ADMIN_PASSWORD');
