@@ -17,3 +17,4 @@ export * from './drain';
 export * from './paths';
 export * from './openapi';
 export * from './trusted-proxies';
+export * from './routes';

@@ -177,6 +177,22 @@ export function pathId(value: string | undefined, what = 'resource'): string {
   return value.toLowerCase();
 }
 
+/** What limit and cursor mean, wherever a route pages its list (QuerySpec descriptions). */
+export const pageQueryDescriptions = {
+  limit: 'Page size.',
+  cursor: '`next_cursor` of the previous page.',
+};
+
+/** An Idempotency-Key: 1 to 255 printable ASCII characters, not only spaces. */
+export const idempotencyKeyPattern = /^[\x20-\x7E]{1,255}$/;
+
+export function validIdempotencyKey(value: string | undefined): value is string {
+  return value !== undefined && idempotencyKeyPattern.test(value) && value.trim().length > 0;
+}
+
+/** The same rule as the document's pattern (its length is minLength and maxLength): printable ASCII, and not only spaces. */
+export const idempotencyKeyDocPattern = '^[\\x20-\\x7E]*[\\x21-\\x7E][\\x20-\\x7E]*$';
+
 /** Opaque list cursors: base64url JSON of the last key seen; anything else is a 400. */
 export function encodeCursor(key: Record<string, unknown>): string {
   return Buffer.from(JSON.stringify(key)).toString('base64url');

@@ -5,18 +5,10 @@
  */
 import test from 'ava';
 import { z } from 'zod';
-import { HttpProblem } from '../src/errors';
 import { fields, parseWith } from '../src/validation';
+import { fieldErrorsOf } from '../testing';
 
-function errorsOf(schema: z.ZodType, input: unknown, where?: string): Array<{ path: string; message: string }> {
-  try {
-    parseWith(schema, input, where);
-  } catch (err) {
-    if (err instanceof HttpProblem) return err.extra.errors as Array<{ path: string; message: string }>;
-    throw err;
-  }
-  throw new Error('the input was accepted');
-}
+const errorsOf = fieldErrorsOf;
 
 test('messages name the field and say what is expected, never zod\'s own wording', (t) => {
   const schema = z.strictObject({

@@ -11,8 +11,10 @@ import {
   ddlOptions,
   developmentInternalToken,
   DEVELOPMENT_JWT_SECRET,
+  HttpProblem,
   INTERNAL_TOKEN_HEADER,
   loadConfig,
+  parseWith,
   startService,
   TOKEN_AUDIENCE,
   TOKEN_ISSUER,
@@ -21,6 +23,7 @@ import {
   type ServiceDefinition,
   type ServiceName,
 } from '../src';
+import type { z } from 'zod';
 
 export const TEST_JWT_SECRET = DEVELOPMENT_JWT_SECRET;
 
@@ -172,4 +175,15 @@ export async function call<T = any>(baseUrl: string, path: string, options: Call
   const text = await response.text();
   const type = response.headers.get('content-type') ?? '';
   return { status: response.status, headers: response.headers, text, body: type.includes('json') && text ? JSON.parse(text) : (text as T) };
+}
+
+/** The field errors the kit's validation (parseWith) makes of this input: what a route answers for it. */
+export function fieldErrorsOf(schema: z.ZodType, input: unknown, where?: string): Array<{ path: string; message: string }> {
+  try {
+    parseWith(schema, input, where);
+  } catch (err) {
+    if (err instanceof HttpProblem) return err.extra.errors as Array<{ path: string; message: string }>;
+    throw err;
+  }
+  throw new Error('the input was accepted');
 }

@@ -1,4 +1,4 @@
-/** The order domain: shapes, the Idempotency-Key rule, and pricing of reserved lines. No I/O here. */
+/** The order domain: shapes, the request fingerprint of an Idempotency-Key, and pricing of reserved lines. No I/O here. */
 import { createHash } from 'node:crypto';
 import { z } from 'zod';
 import { fields, pageSchema, timestamp } from '@product-store/kit';
@@ -34,13 +34,6 @@ export interface ReservedLine extends CartLine {
   name: string;
   price_cents: number;
   currency: string;
-}
-
-/** 1..255 printable ASCII characters. */
-export const idempotencyKeyPattern = /^[\x20-\x7E]{1,255}$/;
-
-export function validIdempotencyKey(value: string | undefined): value is string {
-  return value !== undefined && idempotencyKeyPattern.test(value) && value.trim().length > 0;
 }
 
 /** POST /orders takes no fields: `{}` or no body. */

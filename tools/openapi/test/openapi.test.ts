@@ -2,12 +2,14 @@ import { readFileSync } from 'node:fs';
 import test from 'ava';
 import Ajv2020 from 'ajv/dist/2020';
 import addFormats from 'ajv-formats';
-import { call, startStack, tokenFor, type CallOptions, type CallResult, type TestStack } from '../../../services/kit/testing';
-import type { ServiceName } from '../../../services/kit/src';
+import { call, fieldErrorsOf, startStack, tokenFor, type CallOptions, type CallResult, type TestStack } from '@product-store/kit/testing';
+import type { Route, RouteSet, ServiceName } from '@product-store/kit';
+import { z } from 'zod';
 import { backend } from '../../../services/backend/src/service';
 import { cartService } from '../../../services/cart-service/src/service';
 import { orderService } from '../../../services/order-service/src/service';
 import { userService } from '../../../services/user-service/src/service';
+import { routeSets } from '../document';
 import { documentPath, render } from '../generate';
 
 const document = JSON.parse(readFileSync(documentPath, 'utf8'));
@@ -142,6 +144,48 @@ test('every public route of every service is documented, and every documented op
     const inDocument = documented.filter((d) => (document.paths[d.template][d.method.toLowerCase()].tags as string[]).includes(name)).map((d) => `${d.method} ${d.template}`);
     t.deepEqual(routes.sort(), inDocument.sort(), name);
   }
+});
+
+test('every route a service registers is one of its declarations (so it is documented, or internal), and each is registered', (t) => {
+  for (const [name, running] of Object.entries(stack.services)) {
+    const registered = running!.router.stack.flatMap((layer) => layer.methods.filter((m) => m !== 'HEAD').map((m) => `${m} ${layer.path.toString()}`));
+    const declared = routeSets[name as ServiceName].routes.map((r) => `${r.method.toUpperCase()} ${r.path}`);
+    t.deepEqual(registered.sort(), declared.sort(), name);
+  }
+});
+
+/** An id each route's path parameters accept (its example, else a random UUID): the request gets past them to its input. */
+function pathOf(route: Route): string {
+  return route.path.replace(/:(\w+)/g, (_, name: string) => route.params?.[name]?.example ?? crypto.randomUUID());
+}
+
+test("a service's validation errors come from the schemas its declaration documents, naming the field", async (t) => {
+  const tokens = { none: undefined, user: tokenFor('customer'), admin: tokenFor('admin') };
+  let checkedRoutes = 0;
+  for (const [service, set] of Object.entries(routeSets) as Array<[ServiceName, RouteSet<unknown>]>) {
+    for (const route of set.routes) {
+      if (route.auth === 'internal' || (!route.body && !route.query)) continue;
+      const op = document.paths[route.path.replace(/:(\w+)/g, '{$1}')][route.method];
+      const token = tokens[route.auth];
+      const headers = route.idempotencyKey ? { 'Idempotency-Key': `openapi-invalid-${crypto.randomUUID()}` } : undefined;
+      if (route.body) {
+        const input = { unexpected_field: 1 };
+        const res = await call(stack.url(service), pathOf(route), { method: route.method.toUpperCase(), body: input, token, headers });
+        t.is(res.status, 400, `${route.method} ${route.path}`);
+        t.deepEqual(res.body.errors, fieldErrorsOf(route.body.required ? route.body.schema : route.body.schema.optional(), input), `${route.method} ${route.path}`);
+        t.true((res.body.errors as Array<{ path: string; message: string }>).every((e) => e.message.startsWith(`${e.path || 'body'}: `)), 'each message names its field');
+        if (route.body.documented !== false) t.is(op.requestBody.content['application/json'].schema.$ref, `#/components/schemas/${z.globalRegistry.get(route.body.schema)!.id}`);
+      }
+      if (route.query) {
+        const res = await call(stack.url(service), `${pathOf(route)}?unexpected=1&limit=0`, { method: route.method.toUpperCase(), token, headers });
+        t.is(res.status, 400, `${route.method} ${route.path}?`);
+        t.deepEqual(res.body.errors, fieldErrorsOf(route.query.schema, { unexpected: '1', limit: '0' }, 'query string'), `${route.method} ${route.path}?`);
+        t.deepEqual(op.parameters.filter((p: { in: string }) => p.in === 'query').map((p: { name: string }) => p.name), Object.keys(route.query.schema.shape));
+      }
+      checkedRoutes++;
+    }
+  }
+  t.is(checkedRoutes, 10, 'every public route with a body or a query');
 });
 
 test('each service serves its own part of the document at /openapi.json', async (t) => {
