@@ -1,7 +1,6 @@
 /** Business panels shared by the System Overview and the service dashboards. */
-import { q, timeseries, type PanelSpec } from './builder';
+import { q, timeseries, type FieldOverride, type PanelSpec } from './builder';
 import { job, orZero, perMinute, rate, sel, sumBy } from './promql';
-import type { FieldOverride } from './types';
 
 const ORDERS = job('order-service');
 

@@ -7,7 +7,7 @@ import { orderServiceDashboard } from './dashboards/order-service';
 import { systemOverviewDashboard } from './dashboards/system-overview';
 import { userServiceDashboard } from './dashboards/user-service';
 
-export type { Dashboard, Panel, Target } from './types';
+export type { Dashboard, Panel, Target } from './builder';
 
 /** Every dashboard, in menu order; each is written to dashboards/<uid>.json. */
 export const dashboards = [

@@ -2,9 +2,8 @@
  * What every Node service dashboard shows: a summary line, RED panels (rate, errors, duration) by route
  * from the HTTP histogram, and the Node runtime (event loop, heap, CPU, memory against its limit).
  */
-import { dashboard, gauge, limitLine, q, row, stat, timeseries, type PanelSpec, type Section } from './builder';
+import { dashboard, gauge, limitLine, q, row, stat, timeseries, type Dashboard, type PanelSpec, type Section } from './builder';
 import { HTTP, OPS_ROUTES, errorRatio, httpQuantile, job, maxBy, orZero, rate, sel, sumBy } from './promql';
-import type { Dashboard } from './types';
 
 /** Services' runtime names, which are also their Prometheus `job` and their dashboards' uids. */
 export type ServiceJob = 'backend' | 'cart-service' | 'order-service' | 'user-service';

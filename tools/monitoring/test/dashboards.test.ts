@@ -15,6 +15,7 @@ import test from 'ava';
 import { parse as parseYaml } from 'yaml';
 import { dashboards, panelQueries, type Dashboard, type Panel } from '../../../monitoring/grafana/src';
 import { dashboardPath, dashboardsDir, render } from '../../../monitoring/grafana/generate';
+import { dashboard, q, row, stat, timeseries } from '../../../monitoring/grafana/src/builder';
 
 const grafanaDir = join(__dirname, '..', '..', '..', 'monitoring', 'grafana');
 const REGENERATE = 'run `node --import tsx monitoring/grafana/generate.ts` from the repository root and keep the result';
@@ -240,6 +241,24 @@ test('panel ids are unique and panels sit on the grid without overlapping', (t) 
       }
     }
   }
+});
+
+test('the builder lays rows out line by line and refuses a line that does not fill the 24 columns', (t) => {
+  const panel = (w: number) => timeseries({ title: `w${w}`, description: 'd', unit: 'short', w, queries: [q('up')] });
+  const d = dashboard({ uid: 'u', title: 'T', description: 'd', sections: [row('A', [stat({ title: 's', description: 'd', unit: 'short', w: 24, queries: [q('up')] })]), row('B', [panel(8), panel(16), panel(12), panel(12)])] });
+  t.deepEqual(
+    d.panels.map((p) => [p.id, p.title, p.gridPos]),
+    [
+      [1, 'A', { x: 0, y: 0, w: 24, h: 1 }],
+      [2, 's', { x: 0, y: 1, w: 24, h: 4 }],
+      [3, 'B', { x: 0, y: 5, w: 24, h: 1 }],
+      [4, 'w8', { x: 0, y: 6, w: 8, h: 8 }],
+      [5, 'w16', { x: 8, y: 6, w: 16, h: 8 }],
+      [6, 'w12', { x: 0, y: 14, w: 12, h: 8 }],
+      [7, 'w12', { x: 12, y: 14, w: 12, h: 8 }],
+    ],
+  );
+  t.throws(() => dashboard({ uid: 'u', title: 'T', description: 'd', sections: [row('A', [panel(12), panel(8), panel(8)])] }), { message: /fill each line of 24 columns/ });
 });
 
 test('every panel has a unit, a description and at least one query, on a provisioned datasource', (t) => {
