@@ -76,7 +76,12 @@ export interface JoinInTurn {
   readonly cqlPort: number;
   /** Where the node's data volume is mounted. */
   readonly dataDir: string;
+  /** How many nodes the cluster has: node 0 without data asks nodes 1 to nodes - 1 whether they run. */
+  readonly nodes: number;
 }
+
+/** The runbook section an operator replacing a node with a lost disk follows (the script names it). */
+export const replaceProcedure = 'docs/runbook.md#replacing-a-cassandra-node-whose-disk-is-lost-kubernetes';
 
 /**
  * The init container `join-in-turn` (bash, from the Cassandra image): node N > 0 whose data folder
@@ -84,7 +89,14 @@ export interface JoinInTurn {
  * connections on the CQL port. A node opens that port only once it has joined the ring, so fresh nodes
  * bootstrap one after the other: 1 after 0, 2 after 1. The seed (node 0) and nodes with data (a restart,
  * the whole cluster's included) go on at once. A node that is waiting shows `Init:1/2` and says whom it
- * waits for in its log (`kubectl logs cassandra-2 -c join-in-turn`). N comes from the pod's host name,
+ * waits for in its log (`kubectl logs cassandra-2 -c join-in-turn`).
+ *
+ * Node 0 without data is a fresh install only if no other node runs: if its volume was lost while
+ * nodes 1 and 2 run, it would start as a seed that never bootstraps, with new tokens and no data, and
+ * answer reads for rows it does not have. So it asks the other nodes' CQL port first, and if one
+ * answers it stops (exit 1, `Init:Error`) with a message that points at the replace procedure. That
+ * procedure sets REPLACE_ADDRESS on this container (the lost node's old address): the node then goes
+ * on and replaces it (-Dcassandra.replace_address_first_boot, on the Cassandra container). N comes from the pod's host name,
  * `cassandra-<N>` (bash's HOSTNAME). The settings are written into the script, not passed as
  * variables: the pod's environment stays the one compose's Cassandra has (tools/test/test/parity.test.ts).
  */
@@ -94,19 +106,38 @@ export function joinInTurnScript(settings: JoinInTurn): string {
 format=${quote(settings.nodeAddressFormat)}
 port=${settings.cqlPort}
 data=${quote(settings.dataDir)}
+nodes=${settings.nodes}
 ordinal=\${HOSTNAME##*-}
-if [ "$ordinal" = 0 ]; then
-  echo "$HOSTNAME: the seed: it waits for no other node"
-  exit 0
-fi
 if [ -d "$data/data/system" ]; then
   echo "$HOSTNAME: it has run before (its data is there): it rejoins at once"
+  exit 0
+fi
+if [ -n "\${REPLACE_ADDRESS:-}" ]; then
+  echo "$HOSTNAME: no data, replacing the lost node $REPLACE_ADDRESS (replace_address_first_boot): it goes on"
+  exit 0
+fi
+answers() {
+  timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$port" 2>/dev/null
+}
+if [ "$ordinal" = 0 ]; then
+  # No data: a fresh install, unless another node runs (this node's volume was lost).
+  other=1
+  while [ "$other" -lt "$nodes" ]; do
+    peer=$(printf "$format" "$other")
+    if answers "$peer"; then
+      echo "$HOSTNAME: no data, but $peer answers CQL: this node's volume was lost while the cluster runs."
+      echo "$HOSTNAME: it must not start as a new seed (new tokens, none of the data). Replace it: ${replaceProcedure}."
+      exit 1
+    fi
+    other=$((other + 1))
+  done
+  echo "$HOSTNAME: the seed of a fresh cluster (no other node answers): it waits for no other node"
   exit 0
 fi
 previous=$(printf "$format" "$((ordinal - 1))")
 started=$(date +%s)
 next_log=0
-until timeout 5 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$previous" "$port" 2>/dev/null; do
+until answers "$previous"; do
   waited=$(($(date +%s) - started))
   if [ "$waited" -ge "$next_log" ]; then
     echo "$HOSTNAME: a new node: waiting for $previous to answer CQL on port $port (it has joined the ring) before bootstrapping (\${waited}s)"
@@ -136,8 +167,10 @@ export class CassandraChart extends ProductStoreChart {
     // The first node: every node, itself included, joins the ring through it.
     const seed = `${name}-0.${name}.${NAMESPACE}.svc.cluster.local`;
     const timeout = { timeoutSeconds: 30 };
+    const replicas = props.replicas ?? CLUSTER_CASSANDRA_NODES;
     // The nodes' names in the headless Service, the seed's among them.
     const joinInTurn: JoinInTurn = {
+      nodes: replicas,
       nodeAddressFormat: `${name}-%d.${name}.${NAMESPACE}.svc.cluster.local`,
       cqlPort: component.ports.find((p) => p.name === 'cql')!.port,
       dataDir: data.mountPath,
@@ -160,7 +193,7 @@ export class CassandraChart extends ProductStoreChart {
       metadata: { name, labels: componentLabels(component) },
       spec: {
         serviceName: name,
-        replicas: props.replicas ?? CLUSTER_CASSANDRA_NODES,
+        replicas,
         // A restarted cluster comes back all at once (nodes find each other through gossip); fresh
         // nodes bootstrap one at a time, held by join-in-turn. OrderedReady would serialize restarts
         // too, and could deadlock one: node 1 is created only once node 0 is ready, and node 0 alone
@@ -207,7 +240,9 @@ export class CassandraChart extends ProductStoreChart {
     // a starting node finds its seed.
     componentService(this, component, { headless: true, publishNotReadyAddresses: true });
     // One node down at a time: two of three replicas keep LOCAL_QUORUM (and system_auth's logins, once
-    // it has three replicas: docs/runbook.md). A single node can still be drained.
-    disruptionBudget(this, component, { maxUnavailable: 1 });
+    // it has three replicas: docs/runbook.md). A single node can still be drained. A node that runs
+    // but is not ready (starting, bootstrapping) counts as down: a drain does not evict it while
+    // another node is down (IfHealthyBudget), or a row would be left with one replica.
+    disruptionBudget(this, component, { maxUnavailable: 1, unhealthyPodEvictionPolicy: 'IfHealthyBudget' });
   }
 }

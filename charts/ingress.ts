@@ -64,7 +64,11 @@ const routePath = (route: (typeof gatewayRoutes)[number]): IngressPath => ({
 });
 
 export interface IngressChartProps {
-  /** The public host name. @default none: the Ingresses answer on every host */
+  /**
+   * The public host name. @default none: the Ingresses answer on every host, and the storefront's
+   * `/` becomes the controller's catch-all: set it on a controller other applications share
+   * (charts/README.md, TLS).
+   */
   readonly host?: string;
   /** Serve HTTPS for `host` with the certificate of the Secret product-store-tls, and redirect HTTP to it. @default false */
   readonly tls?: boolean;

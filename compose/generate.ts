@@ -12,7 +12,7 @@
 import { writeFileSync } from 'node:fs';
 import { basename, join, posix, relative, resolve } from 'node:path';
 import { Document, isMap, isScalar, isSeq, visit, type Pair, type Scalar } from 'yaml';
-import { cassandraPasswordKey, component, components, configDefaults, optionalSecretKeys, secretKeys, type Component, type EnvSource, type Probe, gatewayLimits, images, infrastructure, internalCallers, internalTokenVariable, replicaByName, replicasOf, serviceRole, services as serviceSpecs, type Replica } from '@product-store/deploy';
+import { cassandraPasswordKey, component, components, configDefaults, defaultText, fixedSettings, kitSettings, optionalSecretKeys, secretKeys, serviceSettings, type Setting, type Settings, type Component, type EnvSource, type Probe, gatewayLimits, images, infrastructure, internalCallers, internalTokenVariable, replicaByName, replicasOf, serviceRole, services as serviceSpecs, type Replica } from '@product-store/deploy';
 import { composeTarget, trustedProxiesFile } from '../gateway/nginx';
 
 const composeDir = __dirname;
@@ -43,6 +43,14 @@ function environmentValue(source: EnvSource): string {
 /** The nginx configurations next to this file: NGINX_CONF picks one (nginx-tls.conf turns TLS on). */
 const nginxConfig = component('nginx').configFiles[0];
 const trustedProxiesScript = component('nginx').configFiles.find((f) => f.source === 'gateway/trusted-proxies.sh')!;
+/**
+ * The folder of nginx configurations is mounted whole (not the one file): a `git checkout` replaces a
+ * file with a new one (a new inode), which a single-file bind mount never shows, so `nginx -s reload`
+ * would reread the old configuration for good. A folder mount shows the checkout's current files.
+ */
+const nginxConfigDir = posix.dirname(nginxConfig.mountPath);
+/** The file nginx starts with (-c), picked by NGINX_CONF in the mounted folder; the includes are absolute paths. */
+const nginxConfigPath = `${nginxConfigDir}/${setting('NGINX_CONF', basename(nginxConfig.source))}`;
 const tlsTarget = composeTarget({ tls: true });
 /** Where nginx reads certbot's folder; the certificates' symbolic links point inside it, so it is mounted whole. */
 const letsencryptDir = tlsTarget.tls!.certificate.split('/').slice(0, 3).join('/');
@@ -97,7 +105,7 @@ function loadSettings(): Record<string, { default: string; description: string }
 }
 
 type HttpClient = 'node' | 'wget' | 'curl';
-type Condition = 'service_healthy' | 'service_completed_successfully';
+type Condition = 'service_healthy' | 'service_started' | 'service_completed_successfully';
 
 interface ComposeTraits {
   /** How the healthcheck asks the spec's probe: the HTTP client the image ships. */
@@ -170,9 +178,11 @@ function traitsOf(c: Component): ComposeTraits {
       probe: 'liveness',
       startPeriod: '10s',
       readOnly: true,
-      // Every replica, and the storefront: nginx resolves each upstream's name to the addresses of
-      // those running when it loads (and refuses to start on a name that resolves to nothing).
-      dependsOn: healthy([...serviceSpecs.flatMap((s) => replicasOf(s.name).map((r) => r.name)), 'storefront']),
+      // Every replica: nginx resolves each service's name to the addresses of those running when it
+      // loads (and refuses to start on a name that resolves to nothing). Not the storefront's health:
+      // nginx asks Docker's DNS for it per request (gateway/nginx.ts composeTarget), so a missing or
+      // unhealthy storefront costs `/` alone (the gateway's 502), never the API.
+      dependsOn: { ...healthy(serviceSpecs.flatMap((s) => replicasOf(s.name).map((r) => r.name))), storefront: 'service_started' },
       note: 'the only container published on every interface; NGINX_CONF picks its configuration',
       extra: () => ({
         ports: [
@@ -180,8 +190,9 @@ function traitsOf(c: Component): ComposeTraits {
           `${setting('NGINX_SSL_PORT', composeSettings.NGINX_SSL_PORT.default)}:${portOf(component('nginx'), 'https')}`,
         ],
         volumes: [`${setting('TLS_CERTS_DIR', composeSettings.TLS_CERTS_DIR.default)}:${letsencryptDir}:ro`, `./${certbotWebroot}:${tlsTarget.acmeWebroot}:ro`],
-        // TRUSTED_PROXIES into the file nginx.conf includes, then nginx as the image runs it.
-        command: ['/bin/sh', '-c', `sh ${trustedProxiesScript.mountPath} ${trustedProxiesFile} && exec nginx -g 'daemon off;'`],
+        // TRUSTED_PROXIES into the file nginx.conf includes, then nginx on the file NGINX_CONF picks in
+        // the mounted folder (nginxConfigPath): a reload rereads that path, whatever a checkout did to it.
+        command: ['/bin/sh', '-c', `sh ${trustedProxiesScript.mountPath} ${trustedProxiesFile} && exec nginx -c ${nginxConfigPath} -g 'daemon off;'`],
       }),
     },
     storefront: {
@@ -367,9 +378,9 @@ function healthcheckOf(c: Component, traits: ComposeTraits): HealthCheck {
 
 function configMounts(c: Component): string[] {
   return c.configFiles.map((f) => {
-    // The nginx configuration is picked by NGINX_CONF among the files next to the spec's one.
-    const source = f === nginxConfig ? `${posix.dirname(fromCompose(f.source))}/${setting('NGINX_CONF', basename(f.source))}` : fromCompose(f.source);
-    return `${source}:${f.mountPath}:ro`;
+    // The nginx configurations: their folder (nginxConfigDir), NGINX_CONF picks the file in the command.
+    if (f === nginxConfig) return `${posix.dirname(fromCompose(f.source))}:${nginxConfigDir}:ro`;
+    return `${fromCompose(f.source)}:${f.mountPath}:ro`;
   });
 }
 
@@ -656,7 +667,28 @@ const settingHelp: Record<string, string> = {
   JWT_ALGORITHM: 'ES256: user-service alone signs (JWT_PRIVATE_KEY), the others verify (JWT_PUBLIC_KEYS); HS256/HS384/HS512: every service holds JWT_SECRET_KEY',
 };
 
-const sections: Array<{ title: string; names: string[] }> = [
+/**
+ * A section of .env.example. `declared`: each setting's comment is its declaration's description (the
+ * kit's services/kit/src/settings.ts, a service's services/<service>/src/settings.ts).
+ */
+interface EnvSection {
+  title: string;
+  names: string[];
+  declared?: true;
+}
+
+/** The declaration of a setting of the kit or of any service. */
+function declarationOf(name: string): Setting | undefined {
+  return (kitSettings as Settings)[name] ?? Object.values(serviceSettings).find((own) => name in own)?.[name];
+}
+
+/** The settings a service declares for itself that no earlier section places (user-service's are with the security ones). */
+const ownSettingsSections = (placed: Set<string>): EnvSection[] =>
+  serviceSpecs
+    .map((s) => ({ title: `${s.name} (services/${s.name}/src/settings.ts)`, names: Object.keys(serviceSettings[s.name]).filter((name) => !placed.has(name)), declared: true as const }))
+    .filter((section) => section.names.length);
+
+const sections: EnvSection[] = [
   { title: 'Basics', names: ['ENVIRONMENT', 'DEBUG', 'LOG_LEVEL'] },
   {
     title: 'Security (docs/runbook.md, "Secrets": what each service holds and how to rotate it)',
@@ -671,6 +703,8 @@ const sections: Array<{ title: string; names: string[] }> = [
   { title: 'Tracing', names: ['JAEGER_ENDPOINT', 'JAEGER_AGENT_HOST', 'JAEGER_AGENT_PORT'] },
   { title: 'Nginx', names: ['NGINX_PORT', 'NGINX_SSL_PORT', 'NGINX_CONF', 'TLS_CERTS_DIR', 'TRUSTED_PROXIES'] },
   { title: 'Images', names: ['IMAGE_REGISTRY', 'IMAGE_TAG'] },
+  // SHUTDOWN_TIMEOUT_MS is written commented (fixedSettings says why).
+  { title: 'Timeouts of every service (docs/runbook.md)', names: ['CASSANDRA_REQUEST_TIMEOUT_MS', 'SERVICE_CALL_TIMEOUT_MS', 'SHUTDOWN_TIMEOUT_MS'], declared: true },
   { title: 'Load testing (docker-compose --profile load run --rm load)', names: Object.keys(loadSettings()) },
 ];
 
@@ -681,8 +715,10 @@ export function envExampleVariables(): string[] {
 
 export function renderEnvExample(): string {
   const placed = new Set(sections.flatMap((s) => s.names));
+  const own = ownSettingsSections(placed);
+  for (const name of own.flatMap((s) => s.names)) placed.add(name);
   const unplaced = envExampleVariables().filter((name) => !placed.has(name));
-  const all = [...sections, ...(unplaced.length ? [{ title: 'Other settings', names: unplaced }] : [])];
+  const all: EnvSection[] = [...sections, ...own, ...(unplaced.length ? [{ title: 'Other settings', names: unplaced }] : [])];
   const lines = [
     '# Generated by compose/generate.ts from deploy/src/components.ts: do not edit by hand.',
     `# Copy to ${envFileName} (never committed: .gitignore holds it), replace every "${secretPlaceholder}",`,
@@ -697,8 +733,14 @@ export function renderEnvExample(): string {
       } else if (secretKeys.includes(name)) {
         lines.push(`# Secret (required): ${secretHelp[name] ?? 'no default'}`, `${name}=${secretPlaceholder}`);
       } else if (name in configDefaults) {
-        if (settingHelp[name]) lines.push(`# ${settingHelp[name]}`);
+        const help = settingHelp[name] ?? (section.declared && declarationOf(name)?.description);
+        if (help) lines.push(`# ${help}`);
         lines.push(`${name}=${configDefaults[name]}`);
+      } else if (name in fixedSettings) {
+        // Declared, read by the services, but not this stack's to change: shown, commented.
+        const declaration = declarationOf(name);
+        if (!declaration) throw new Error(`.env.example: ${name} is declared nowhere`);
+        lines.push(`# ${declaration.description}; not set by this stack: ${fixedSettings[name]}`, `# ${name}=${defaultText(declaration)}`);
       } else if (name in composeSettings) {
         lines.push(`# ${composeSettings[name].description}`, `${name}=${composeSettings[name].default}`);
       } else if (name in guideOnlyVariables) {

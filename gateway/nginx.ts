@@ -48,6 +48,13 @@ export interface GatewayTarget {
    * that are errors (404, 405) become nginx's problem+json pages. Exclusive with `storefront`.
    */
   storefrontUpstream?: string;
+  /**
+   * With `storefrontUpstream`: the DNS server nginx asks for the storefront's name at request time
+   * (compose: Docker's, 127.0.0.11), how long it keeps an answer, and how long it waits for one.
+   * Without it the name is resolved once, when nginx loads, like the services' (a test with an
+   * address instead of a name).
+   */
+  resolver?: { address: string; validSeconds: number; timeoutSeconds: number };
 }
 
 /** The services' problem body (services/kit/src/errors.ts, HttpProblem.body()); `detail` may hold nginx variables. */
@@ -154,10 +161,10 @@ export const storefrontCsp =
  * a file can never shadow one. index.html is revalidated on every visit; the assets carry a hash
  * of their content in their names, so they are cached for good.
  */
-function storefrontLocations(root: string, tls: boolean): string[] {
+function storefrontLocations(root: string, tls: boolean, limit: string[] = []): string[] {
   const headers = commonHeaders(tls, storefrontCsp);
   const block = (match: string, body: string[]) => [`location ${match} {`, ...[...body, ...headers].map((l) => `    ${l}`), '}'];
-  const common = [`root ${root};`, 'gzip_types text/css application/javascript;'];
+  const common = [...limit, `root ${root};`, 'gzip_types text/css application/javascript;'];
   return [
     '# The storefront (storefront/build.ts); anything else, including /metrics, /ready and the services\' /internal/ endpoints: 404.',
     ...block('= /', [...common, 'try_files /index.html =404;', 'add_header Cache-Control "no-cache" always;']),
@@ -175,7 +182,7 @@ const storefrontUpstreamName = 'storefront';
  * copies are hidden so that none is sent twice (two CSPs would both apply). Its errors are nginx's
  * problem+json pages here, as for a folder. A path not in normal form is refused before it is sent.
  */
-function storefrontProxyLocations(tls: boolean): string[] {
+function storefrontProxyLocations(tls: boolean, limit: string[], upstream: string, resolver: GatewayTarget['resolver']): string[] {
   const headers = commonHeaders(tls, storefrontCsp);
   // proxy_hide_header in a location replaces the http block's list: X-Request-Id is repeated.
   const hidden = ['X-Request-Id', 'Content-Security-Policy', 'X-Content-Type-Options', 'X-Frame-Options', 'Referrer-Policy', 'Cross-Origin-Resource-Policy', 'Strict-Transport-Security'];
@@ -186,9 +193,14 @@ function storefrontProxyLocations(tls: boolean): string[] {
       'if ($gateway_refused_path) {',
       '    return 404;',
       '}',
+      ...limit,
       'proxy_intercept_errors on;',
       ...hidden.map((h) => `proxy_hide_header ${h};`),
-      `proxy_pass http://${storefrontUpstreamName};`,
+      // With a resolver the name is looked up per request (a variable in proxy_pass), not once at
+      // load: nginx starts, and the API answers, while the storefront is stopped or not yet created,
+      // `/` is the 502 page meanwhile, and a recreated storefront (a new address) is found again
+      // without a reload. No URI part: the request's own URI goes on, as with the upstream block.
+      ...(resolver ? [`set $storefront ${upstream};`, 'proxy_pass http://$storefront;'] : [`proxy_pass http://${storefrontUpstreamName};`]),
       ...headers,
     ].map((l) => `    ${l}`),
     '}',
@@ -217,7 +229,11 @@ function proxyTo(service: ServiceName, uri = ''): string[] {
 /** A string in an nginx configuration: double-quoted, `"` and `\` escaped. */
 const quoted = (value: string) => `"${value.replace(/[\\"]/g, (c) => `\\${c}`)}"`;
 
-function locations(tls: boolean, storefront?: string, storefrontUpstream?: string): string[] {
+/** The API routes' limit: the storefront's files count against it too (one page is a few requests). */
+const apiLimit = `limit_req zone=api burst=${gatewayLimits.apiBurst} nodelay;`;
+
+function locations(tls: boolean, target: Pick<GatewayTarget, 'storefront' | 'storefrontUpstream' | 'resolver'>): string[] {
+  const { storefront, storefrontUpstream } = target;
   const headers = commonHeaders(tls);
   const block = (match: string, body: string[]) => [`location ${match} {`, ...[...body, ...headers].map((l) => `    ${l}`), '}'];
   const out: string[] = [];
@@ -229,11 +245,11 @@ function locations(tls: boolean, storefront?: string, storefrontUpstream?: strin
     const limit =
       route.rateLimit === 'auth'
         ? `limit_req zone=auth burst=${gatewayLimits.authBurst} nodelay;`
-        : `limit_req zone=api burst=${gatewayLimits.apiBurst} nodelay;`;
+        : apiLimit;
     out.push(...block(route.match === 'exact' ? `= ${route.path}` : route.path, [limit, ...proxyTo(route.service)]));
   }
-  if (storefront) out.push(...storefrontLocations(storefront, tls));
-  else if (storefrontUpstream) out.push(...storefrontProxyLocations(tls));
+  if (storefront) out.push(...storefrontLocations(storefront, tls, [apiLimit]));
+  else if (storefrontUpstream) out.push(...storefrontProxyLocations(tls, [apiLimit], storefrontUpstream, target.resolver));
   else {
     out.push('# Anything else, including /metrics, /ready and the services\' /internal/ endpoints: 404.');
     out.push(...block('/', ['return 404;']));
@@ -425,7 +441,17 @@ export function renderNginx(target: GatewayTarget): string {
       `    keepalive_timeout ${gatewayUpstream.keepaliveTimeoutSeconds}s;`,
       '}',
     ]),
-    ...(target.storefrontUpstream
+    ...(target.storefrontUpstream && target.resolver
+      ? [
+          "# The storefront image's nginx: its name is looked up when a request needs it (location /), so",
+          '# nginx starts and the API answers whether or not the storefront runs, and a recreated one is',
+          '# found at its new address without a reload.',
+          `resolver ${target.resolver.address} valid=${target.resolver.validSeconds}s ipv6=off;`,
+          '# Docker answers for a container it knows at once; a stopped one\'s name it forwards to the',
+          '# host\'s DNS servers, which may never answer: `/` is the 502 page after this, not after 30 s.',
+          `resolver_timeout ${target.resolver.timeoutSeconds}s;`,
+        ]
+      : target.storefrontUpstream
       ? [
           '# The storefront image\'s nginx (static files): resolved when nginx loads, as the services are.',
           `upstream ${storefrontUpstreamName} {`,
@@ -459,12 +485,12 @@ export function renderNginx(target: GatewayTarget): string {
         'ssl_session_tickets off;',
         ...serverCommon,
         '',
-        ...locations(true, target.storefront, target.storefrontUpstream),
+        ...locations(true, target),
       ]),
       '}',
     );
   } else {
-    servers.push('server {', ...indent([`listen ${target.listen};`, ...serverCommon, ...acme, '', ...locations(false, target.storefront, target.storefrontUpstream)]), '}');
+    servers.push('server {', ...indent([`listen ${target.listen};`, ...serverCommon, ...acme, '', ...locations(false, target)]), '}');
   }
   if (target.internalListen) {
     servers.push(
@@ -592,7 +618,11 @@ export function renderStorefrontNginx(options: StorefrontNginxOptions = {}): str
   ];
   return [
     '# Generated by gateway/nginx.ts (renderStorefrontNginx); do not edit by hand.',
-    'worker_processes auto;',
+    // `auto` is one worker per CPU of the host, not of the container's limit (a fraction of a CPU,
+    // deploy/): on a 32-core node, 32 workers and their memory for a few static files. One worker
+    // serves thousands of connections; a second only helps past a whole CPU.
+    '# One worker: `auto` counts the host\'s CPUs, not the container\'s limit; static files need no more.',
+    'worker_processes 1;',
     `pid ${options.pidFile ?? '/tmp/nginx.pid'};`,
     'error_log stderr warn;',
     '',
@@ -629,8 +659,10 @@ export function composeTarget(options: { tls: boolean }): GatewayTarget {
     // Written at start by gateway/trusted-proxies.sh (compose/generate.ts); a pattern, so that nginx
     // also starts from this file alone (no file: no trusted proxy).
     trustedProxies: { include: trustedProxiesInclude },
-    // The storefront image's nginx, by its compose name (compose/generate.ts).
+    // The storefront image's nginx, by its compose name (compose/generate.ts), asked of Docker's DNS
+    // per request: nginx does not depend on the storefront (compose/generate.ts).
     storefrontUpstream: `storefront:${infrastructure.storefront.port}`,
+    resolver: { address: '127.0.0.11', validSeconds: 10, timeoutSeconds: 2 },
     ...(options.tls
       ? { tls: { listen: infrastructure.nginx.containerTlsPort, certificate: '/etc/letsencrypt/live/product-store/fullchain.pem', certificateKey: '/etc/letsencrypt/live/product-store/privkey.pem' } }
       : {}),

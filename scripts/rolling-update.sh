@@ -14,7 +14,7 @@
 # IMAGE_TAG now says), through a one-off compose override that pins that service's `image:`; set
 # IMAGE_TAG in the env file back to the previous version before the next `docker-compose up`.
 #
-#   scripts/rolling-update.sh                    # backend cart-service order-service user-service
+#   scripts/rolling-update.sh                    # backend cart-service order-service user-service storefront
 #   scripts/rolling-update.sh backend            # just one service: backend, then backend-2
 #   scripts/rolling-update.sh backend-2          # just one replica
 #
@@ -31,7 +31,9 @@ ROOT=$(cd "$(dirname "$0")/.." && pwd)
 GATEWAY_URL=${GATEWAY_URL:-http://localhost}
 HEALTH_TIMEOUT=${HEALTH_TIMEOUT:-120}
 services=("$@")
-[ ${#services[@]} -gt 0 ] || services=(backend cart-service order-service user-service)
+# The storefront last: one container (nginx asks Docker's DNS for it per request, so `/` is the
+# gateway's 502 for the few seconds it restarts; the API is not affected).
+[ ${#services[@]} -gt 0 ] || services=(backend cart-service order-service user-service storefront)
 
 # compose [-f override] ARGS: the deployment's compose file (plus an override), with its env file.
 compose() {
@@ -63,10 +65,21 @@ replicas_of() {
   printf '%s\n' "$all_services" | grep -Ex "$1(-[0-9]+)?" | sort
 }
 
+# Reloads nginx (it resolves the services' names when it loads) and checks the gateway: the API's
+# /health, and `/` serving the storefront's page (HTML, not the gateway's problem+json). nginx runs on
+# the file NGINX_CONF picks in the mounted folder (-c, compose/generate.ts) and a reload rereads that
+# file, so a configuration changed by the checkout is live from here on. The -c below only tells the
+# signalling nginx where the pid file is: both files name the same one.
 gateway_ok() {
-  compose exec -T nginx nginx -s reload >/dev/null
+  compose exec -T nginx nginx -c /etc/nginx/product-store/nginx.conf -s reload >/dev/null
   sleep 1
-  curl -fsS --max-time 5 -o /dev/null "$GATEWAY_URL/health"
+  curl -fsS --max-time 5 -o /dev/null "$GATEWAY_URL/health" || { echo "  $GATEWAY_URL/health failed"; return 1; }
+  local type
+  type=$(curl -fsS --max-time 5 -o /dev/null -w '%{content_type}' "$GATEWAY_URL/") || { echo "  $GATEWAY_URL/ failed"; return 1; }
+  case "$type" in
+    text/html*) ;;
+    *) echo "  $GATEWAY_URL/ is not the storefront's page ($type)"; return 1 ;;
+  esac
 }
 
 all_services=$(compose config --services)

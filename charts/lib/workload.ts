@@ -302,20 +302,26 @@ export function componentService(scope: Construct, component: Component, options
   });
 }
 
-export type DisruptionBudget = { minAvailable: number } | { maxUnavailable: number };
+export type DisruptionBudget = ({ minAvailable: number } | { maxUnavailable: number }) & {
+  /**
+   * May a drain evict a running pod that is not ready? `AlwaysAllow` (the default here): with
+   * Kubernetes' own default (`IfHealthyBudget`), a stateless component whose pods are all unready (a
+   * crash loop, its database down) has no disruption left, and `kubectl drain` of their nodes waits
+   * forever, though evicting a pod that serves nothing cannot hurt availability. `IfHealthyBudget`
+   * for Cassandra: an unready node may be one that is starting, bootstrapping or replaying its commit
+   * log and about to hold its replicas again; evicting it while another node is down leaves one of
+   * three replicas, below the quorum. Its eviction waits until the budget has room (the others ready).
+   */
+  unhealthyPodEvictionPolicy?: 'AlwaysAllow' | 'IfHealthyBudget';
+};
 
-/**
- * A disruption budget. Pods that are not ready may always be evicted (`AlwaysAllow`): with the
- * default (`IfHealthyBudget`), a component whose pods are all unready (Cassandra down, a crash loop)
- * has no disruption left, and `kubectl drain` of their nodes waits forever, though evicting a pod
- * that serves nothing cannot hurt availability.
- */
+/** A disruption budget (see DisruptionBudget for which pods a drain may evict). */
 export function disruptionBudget(scope: Construct, component: Component, budget: DisruptionBudget): k8s.KubePodDisruptionBudget {
   return new k8s.KubePodDisruptionBudget(scope, 'pdb', {
     metadata: { name: component.name, labels: componentLabels(component) },
     spec: {
       selector: { matchLabels: selectorLabels(component.name) },
-      unhealthyPodEvictionPolicy: 'AlwaysAllow',
+      unhealthyPodEvictionPolicy: budget.unhealthyPodEvictionPolicy ?? 'AlwaysAllow',
       ...('minAvailable' in budget
         ? { minAvailable: k8s.IntOrString.fromNumber(budget.minAvailable) }
         : { maxUnavailable: k8s.IntOrString.fromNumber(budget.maxUnavailable) }),

@@ -10,7 +10,7 @@ import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
-import { joinInTurnScript } from '../cassandra';
+import { joinInTurnScript, replaceProcedure } from '../cassandra';
 import { CLUSTER_CASSANDRA_NODES, CONFIG_NAME, clusterConfigDefaults, component, configDefaults } from '@product-store/deploy';
 import { repoRoot } from '../lib/config-files';
 import { docs, ofKind, type Doc } from './manifests';
@@ -65,7 +65,7 @@ test('pods start in parallel; a fresh node waits for the one before it (join-in-
   const seed = pod.spec.containers[0].env.find((e: Doc) => e.name === 'CASSANDRA_SEEDS').value;
   t.is(nodeAddressFormat.replace('%d', '0'), seed);
   const data = pod.spec.containers[0].volumeMounts.find((m: Doc) => m.name === 'cassandra-data');
-  t.deepEqual(join.command, ['bash', '-c', joinInTurnScript({ nodeAddressFormat, cqlPort, dataDir: data.mountPath })]);
+  t.deepEqual(join.command, ['bash', '-c', joinInTurnScript({ nodeAddressFormat, cqlPort, dataDir: data.mountPath, nodes: statefulSet.spec.replicas })]);
   t.deepEqual(join.volumeMounts, [{ name: 'cassandra-data', mountPath: data.mountPath, readOnly: true }]);
   // No variables of its own: the pod's environment is the one compose's Cassandra has.
   t.is(join.env, undefined);
@@ -90,17 +90,18 @@ interface Run {
 }
 
 /** The script under bash, as the init container runs it (its host name the pod's); node N's address is 127.0.N.1 (all loopback). */
-function runJoinInTurn(podName: string, dataDir: string, port: number): Run {
-  const child = spawn('bash', ['-c', joinInTurnScript({ nodeAddressFormat: '127.0.%d.1', cqlPort: port, dataDir })], {
-    env: { PATH: process.env.PATH, HOSTNAME: podName },
+function runJoinInTurn(podName: string, dataDir: string, port: number, env: Record<string, string> = {}): Run {
+  const child = spawn('bash', ['-c', joinInTurnScript({ nodeAddressFormat: '127.0.%d.1', cqlPort: port, dataDir, nodes: 3 })], {
+    env: { PATH: process.env.PATH, HOSTNAME: podName, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let output = '';
   let exited = false;
   child.stdout.on('data', (d) => (output += d));
   child.stderr.on('data', (d) => (output += d));
+  // 'close': the output is all read ('exit' may come before the last of it).
   const done = new Promise<number>((resolve) =>
-    child.on('exit', (code) => {
+    child.on('close', (code) => {
       exited = true;
       resolve(code ?? -1);
     }),
@@ -130,17 +131,19 @@ test.before(() => {
 });
 test.after.always(() => rmSync(dir, { recursive: true, force: true }));
 
-/** A free port on 127.0.0.1 and 127.0.1.1, with nothing listening on it. */
+/** A free port on 127.0.0.1, 127.0.1.1 and 127.0.2.1 (nodes 0 to 2), with nothing listening on it. */
 async function freePort(): Promise<number> {
   for (;;) {
     const server = await listen('127.0.0.1');
     const { port } = server.address() as { port: number };
     await close(server);
-    const other = await listen('127.0.1.1', port).catch(() => undefined);
-    if (other) {
-      await close(other);
-      return port;
+    let free = true;
+    for (const host of ['127.0.1.1', '127.0.2.1']) {
+      const other = await listen(host, port).catch(() => undefined);
+      if (other) await close(other);
+      else free = false;
     }
+    if (free) return port;
   }
 }
 
@@ -180,5 +183,37 @@ test('join-in-turn: a fresh node 2 waits for node 1 (not the seed) to answer CQL
   } finally {
     run.stop();
     await close(seed);
+  }
+});
+
+test('join-in-turn: node 0 without data while another node answers CQL (its volume lost) stops, pointing at the replace procedure; REPLACE_ADDRESS lets it go on', async (t) => {
+  const port = await freePort();
+  const lost = join(dir, 'lost-seed');
+  mkdirSync(join(lost, 'lost+found'), { recursive: true });
+  // Nodes 1 and 2 run; node 2 alone would do (every other node is asked, not only node 1).
+  const node2 = await listen('127.0.2.1', port);
+  try {
+    const run = runJoinInTurn('cassandra-0', lost, port);
+    t.is(await run.done, 1, run.output());
+    t.regex(run.output(), /cassandra-0: no data, but 127\.0\.2\.1 answers CQL: this node's volume was lost/);
+    t.true(run.output().includes(replaceProcedure), run.output());
+    t.false(/the seed of a fresh cluster/.test(run.output()));
+    // The replace procedure: the lost node's old address on this container; Cassandra replaces it.
+    const replacing = runJoinInTurn('cassandra-0', lost, port, { REPLACE_ADDRESS: '10.1.2.3' });
+    t.is(await replacing.done, 0, replacing.output());
+    t.regex(replacing.output(), /replacing the lost node 10\.1\.2\.3/);
+  } finally {
+    await close(node2);
+  }
+  // A node 0 with its data is a restart: it goes on whoever answers.
+  const ran = join(dir, 'seed-has-run');
+  mkdirSync(join(ran, 'data', 'system'), { recursive: true });
+  const node1 = await listen('127.0.1.1', port);
+  try {
+    const restarted = runJoinInTurn('cassandra-0', ran, port);
+    t.is(await restarted.done, 0, restarted.output());
+    t.regex(restarted.output(), /cassandra-0: it has run before/);
+  } finally {
+    await close(node1);
   }
 });

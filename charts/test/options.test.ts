@@ -13,13 +13,18 @@ import type { Doc } from './manifests';
 /** Testing.synth writes nothing: an outdir that exists keeps Testing.app from making a temporary one per test. */
 const app = () => Testing.app({ outdir: tmpdir() });
 
-test('cassandra with one node: the StatefulSet runs one replica, and nothing else differs', (t) => {
+test('cassandra with one node: the StatefulSet runs one replica, join-in-turn knows it, and nothing else differs', (t) => {
   const three: Doc[] = Testing.synth(new CassandraChart(app(), 'test'));
   const one: Doc[] = Testing.synth(new CassandraChart(app(), 'test', { replicas: 1 }));
   const set = (docs: Doc[]) => docs.find((d) => d.kind === 'StatefulSet')!;
   t.is(set(three).spec.replicas, CLUSTER_CASSANDRA_NODES);
   t.is(set(one).spec.replicas, 1);
   set(one).spec.replicas = CLUSTER_CASSANDRA_NODES;
+  // Node 0 without data asks the other nodes whether they run (its volume lost): there are none.
+  const join = (docs: Doc[]) => set(docs).spec.template.spec.initContainers.find((c: Doc) => c.name === 'join-in-turn');
+  t.regex(join(one).command[2], /^nodes=1$/m);
+  t.regex(join(three).command[2], new RegExp(`^nodes=${CLUSTER_CASSANDRA_NODES}$`, 'm'));
+  join(one).command[2] = join(one).command[2].replace(/^nodes=1$/m, `nodes=${CLUSTER_CASSANDRA_NODES}`);
   t.deepEqual(one, three);
 });
 

@@ -4,7 +4,11 @@
  * cdk8s charts (charts/) are both built from this list, so the two deployments run the same stack;
  * a parity test compares their outputs.
  */
+import { defaultText, kitSettings, type Settings } from '@product-store/kit/settings';
 import { internalCredentialsOf, internalTokenVariable, serviceRole, serviceSpec, services, type ServiceName } from '@product-store/kit/topology';
+import { settings as backendSettings } from '@product-store/backend/settings';
+import { settings as orderServiceSettings } from '@product-store/order-service/settings';
+import { settings as userServiceSettings } from '@product-store/user-service/settings';
 import { imageOf, images } from './images';
 import { infrastructure } from './infrastructure';
 
@@ -103,7 +107,44 @@ const config = (name: string, value: string, cluster?: string): EnvSource => ({ 
  */
 const trustedProxies = config('TRUSTED_PROXIES', '');
 
-/** What every service reads (the kit's variables), in a deployment. */
+/**
+ * Each service's own settings (services/<service>/src/settings.ts), declared there once; the kit's
+ * are `kitSettings`. A deployment gives a service every one it reads (serviceEnv).
+ */
+export const serviceSettings: Record<ServiceName, Settings> = {
+  backend: backendSettings,
+  'cart-service': {},
+  'order-service': orderServiceSettings,
+  'user-service': userServiceSettings,
+};
+
+/**
+ * The declared settings a deployment does not give the services, and why: .env.example lists them,
+ * commented, so an operator finds them where the others are.
+ */
+export const fixedSettings: Record<string, string> = {
+  PORT: "each service's own (the image's PORT): nginx, the probes and the other services address it there",
+  SHUTDOWN_TIMEOUT_MS:
+    "the services' default (8000): compose's stop_grace_period (15 s) and the cluster's terminationGracePeriodSeconds (20 s) are timed against it, so it changes with them",
+  CASSANDRA_SERVICE_PASSWORD: "the migration step's only: CASSANDRA_PASSWORD_<SERVICE>",
+};
+
+/** The kit's settings that only some services read; the others are not given them. */
+const kitSettingReaders: Record<string, readonly ServiceName[]> = {
+  BACKEND_URL: ['cart-service', 'order-service'],
+  CART_SERVICE_URL: ['order-service'],
+  // Only these call other services (services/kit/src/service-client.ts).
+  SERVICE_CALL_TIMEOUT_MS: ['cart-service', 'order-service'],
+  JWT_PRIVATE_KEY: ['user-service'],
+  ...Object.fromEntries(services.map((s) => [internalTokenVariable(s.name), services.filter((holder) => internalCredentialsOf(holder.name).includes(s.name)).map((holder) => holder.name)])),
+};
+
+/** Whether a deployed service is given a declared setting (kit's or its own). */
+export function givenTo(name: ServiceName, key: string): boolean {
+  return !(key in fixedSettings) && (kitSettingReaders[key]?.includes(name) ?? true);
+}
+
+/** What every service reads (the kit's variables and its own), in a deployment. */
 function serviceEnv(name: ServiceName): Record<string, EnvSource> {
   const env: Record<string, EnvSource> = {
     ENVIRONMENT: config('ENVIRONMENT', 'production'),
@@ -138,8 +179,15 @@ function serviceEnv(name: ServiceName): Record<string, EnvSource> {
   if (name === 'cart-service' || name === 'order-service') env.BACKEND_URL = { value: `http://backend:${serviceSpec('backend').port}` };
   if (name === 'order-service') env.CART_SERVICE_URL = { value: `http://cart-service:${serviceSpec('cart-service').port}` };
   if (name === 'user-service') {
+    // A deployment's default (the declaration has none: no admin account ensured).
     env.ADMIN_EMAIL = config('ADMIN_EMAIL', 'admin@example.com');
     env.ADMIN_PASSWORD = secret('ADMIN_PASSWORD');
+  }
+  // Every other setting it reads, from its declaration: operator configuration with the declared
+  // default (compose `${NAME:-default}`, a key of the ConfigMap), a secret from the secrets.
+  for (const [key, setting] of Object.entries({ ...kitSettings, ...serviceSettings[name] })) {
+    if (key in env || !givenTo(name, key)) continue;
+    env[key] = setting.type === 'secret' ? secret(key) : config(key, defaultText(setting));
   }
   return env;
 }
@@ -221,7 +269,9 @@ export const components: Component[] = [
     liveness: { path: '/stub_status', port: infrastructure.nginx.statusPort },
     readiness: { path: '/health', port: infrastructure.nginx.containerPort },
     configFiles: [
-      { source: 'compose/nginx/nginx.conf', mountPath: '/etc/nginx/nginx.conf' },
+      // In a folder of its own: compose mounts the folder (its files change under a checkout) and
+      // starts nginx with -c on the file NGINX_CONF picks there (compose/generate.ts).
+      { source: 'compose/nginx/nginx.conf', mountPath: '/etc/nginx/product-store/nginx.conf' },
       // Writes TRUSTED_PROXIES into the file nginx.conf includes, before nginx starts.
       { source: 'gateway/trusted-proxies.sh', mountPath: '/etc/nginx/trusted-proxies.sh' },
     ],

@@ -20,6 +20,8 @@ export {
   type ServiceName,
   type ServiceSpec,
 } from '@product-store/kit/topology';
+// The settings the services declare (the kit's, and through components.ts each service's own).
+export { defaultText, kitSettings, type Setting, type Settings } from '@product-store/kit/settings';
 export * from './images';
 export * from './infrastructure';
 export * from './gateway';

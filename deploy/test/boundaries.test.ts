@@ -20,11 +20,18 @@ function loadedBy(specifier: string): string[] {
   return files.map((f) => relative(repoRoot, f)).filter((f) => !loader.test(f)).sort();
 }
 
-test('the spec loads its own files, the kit\'s topology and the version, nothing of the services\' runtime', (t) => {
+test('the spec loads its own files, the kit\'s topology, the settings\' declarations and the version, nothing of the services\' runtime', (t) => {
   const files = loadedBy('@product-store/deploy');
   t.deepEqual(
     files.filter((f) => !f.startsWith('deploy/src/')),
-    ['package.json', 'services/kit/src/topology.ts'],
+    [
+      'package.json',
+      'services/backend/src/settings.ts',
+      'services/kit/src/settings.ts',
+      'services/kit/src/topology.ts',
+      'services/order-service/src/settings.ts',
+      'services/user-service/src/settings.ts',
+    ],
   );
   t.true(files.includes('deploy/src/components.ts'));
 });

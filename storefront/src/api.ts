@@ -145,6 +145,7 @@ export function explain(error: unknown, names: Record<string, string> = {}): str
     case 'ORDER_NOT_CANCELLABLE':
       return 'This order can no longer be cancelled.';
     case 'IDEMPOTENCY_IN_PROGRESS':
+    case 'CHECKOUT_PENDING':
       return 'Your order is still being placed. Wait a moment, then press Place order again: it will not be ordered twice.';
     case 'PRODUCT_NOT_FOUND':
     case 'NOT_FOUND':

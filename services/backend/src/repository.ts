@@ -3,8 +3,9 @@
  * conditional batch on the product's partition: the new stock and the ledger line change together or
  * not at all, so stock never goes below zero and a reservation never applies twice.
  */
-import { conditional, consistency, idempotent, problems, types, type Client } from '@product-store/kit';
+import { conditional, consistency, idempotent, problems, types, type Client, type SettingValues } from '@product-store/kit';
 import type { CatalogEntry } from './catalog';
+import type { settings } from './settings';
 
 const Uuid = types.Uuid;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -103,18 +104,17 @@ const BASE_ROW = Uuid.fromString('00000000-0000-0000-0000-000000000000');
 
 export const STOCK_DEADLINE_VARIABLE = 'STOCK_OPERATION_DEADLINE_MS';
 
-/** backend's own setting: how long one stock change may take (below the callers' timeout). */
-export function stockLimits(env: Readonly<Record<string, string | undefined>>): StockLimits {
-  const deadline = env[STOCK_DEADLINE_VARIABLE];
-  return { ...defaultStockLimits, ...(deadline ? { operationDeadlineMs: Number(deadline) } : {}) };
+/** The limits with backend's own setting (settings.ts): how long one stock change may take (below the callers' timeout). */
+export function stockLimits(own: Pick<SettingValues<typeof settings>, 'STOCK_OPERATION_DEADLINE_MS'>): StockLimits {
+  return { ...defaultStockLimits, operationDeadlineMs: own.STOCK_OPERATION_DEADLINE_MS };
 }
 
 /**
  * A reservation is refused once its id is `ledgerSettleMs` old, and compaction deletes and moves rows
  * only at twice that age (`compactionHorizon`): the margin covers a reservation that passed its age
  * check and is written up to `operationDeadlineMs` later, and clocks that differ between hosts. So the
- * deadline must stay well inside the margin (checked when the routes are built; the service's
- * checkConfig already keeps it at most 60 s, against an hour).
+ * deadline must stay well inside the margin (checked when the routes are built; its declaration
+ * (settings.ts) already keeps it at most 60 s, against an hour).
  */
 export function checkStockLimits(limits: StockLimits): void {
   if (!(limits.operationDeadlineMs > 0 && limits.operationDeadlineMs * 4 <= limits.ledgerSettleMs)) {

@@ -1,9 +1,10 @@
 import type { ServiceDefinition } from '@product-store/kit';
 import { ledgerCompaction, type LedgerCompaction } from './compaction';
 import { migrations } from './migrations';
-import { checkStockLimits, ProductRepository, STOCK_DEADLINE_VARIABLE as DEADLINE, stockLimits } from './repository';
+import { checkStockLimits, ProductRepository, stockLimits } from './repository';
 import { productRoutes } from './routes';
 import { seedDemoCatalog } from './seed';
+import { settings } from './settings';
 
 /** What the routes and the compaction worker share. */
 export interface BackendParts {
@@ -11,15 +12,12 @@ export interface BackendParts {
   compaction: LedgerCompaction;
 }
 
-export const backend: ServiceDefinition<BackendParts> = {
+export const backend: ServiceDefinition<BackendParts, typeof settings> = {
   name: 'backend',
   migrations,
-  checkConfig: ({ env }) => {
-    const deadline = stockLimits(env).operationDeadlineMs;
-    return Number.isInteger(deadline) && deadline >= 100 && deadline <= 60_000 ? [] : [`${DEADLINE} must be an integer number of milliseconds from 100 to 60000 (got "${env[DEADLINE]}")`];
-  },
-  setup: ({ db, config, log }) => {
-    const limits = stockLimits(config.env);
+  settings,
+  setup: ({ db, settings: own, log }) => {
+    const limits = stockLimits(own);
     checkStockLimits(limits);
     const repo = new ProductRepository(db, limits);
     return { repo, compaction: ledgerCompaction(repo, log) };
@@ -27,6 +25,6 @@ export const backend: ServiceDefinition<BackendParts> = {
   routes: productRoutes,
   workers: (_deps, { compaction }) => [compaction],
   afterStart: async (deps) => {
-    if (deps.config.env.SEED_DEMO_CATALOG === 'true') await seedDemoCatalog(deps);
+    if (deps.settings.SEED_DEMO_CATALOG) await seedDemoCatalog(deps);
   },
 };

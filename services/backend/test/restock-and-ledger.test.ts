@@ -4,12 +4,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import test from 'ava';
-import { types, type RunningService } from '@product-store/kit';
+import { readSettings, types, type RunningService } from '@product-store/kit';
 import { call, dropKeyspace, internalHeaders, startTestService, testEnv, tokenFor } from '@product-store/kit/testing';
 import { ledgerCompaction } from '../src/compaction';
 import { checkStockLimits, defaultStockLimits, ProductRepository, stockLimits, type RepositoryOptions } from '../src/repository';
 import { reserveAll } from '../src/stock';
 import { backend } from '../src/service';
+import { settings } from '../src/settings';
 
 let service: RunningService;
 const env = testEnv({ STOCK_OPERATION_DEADLINE_MS: '20000' });
@@ -264,7 +265,7 @@ test('rows leave the ledger only at twice the settle time; a stock deadline too 
   t.is(await repo.ledgerSize(id), 1);
   t.is(await repo.compactLedger(id, Date.now() + 130_000), 1);
   t.throws(() => checkStockLimits({ ...defaultStockLimits, operationDeadlineMs: 1_000_000 }), { message: /STOCK_OPERATION_DEADLINE_MS/ });
-  t.notThrows(() => checkStockLimits(stockLimits({ STOCK_OPERATION_DEADLINE_MS: '60000' })));
+  t.notThrows(() => checkStockLimits(stockLimits(readSettings(settings, { STOCK_OPERATION_DEADLINE_MS: '60000' }))));
 });
 
 test("a reservation retried after its id expired is refused without giving back the confirmed order's hold", async (t) => {

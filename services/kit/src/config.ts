@@ -1,11 +1,13 @@
 /**
- * Typed configuration from environment variables, validated once at start-up. The `variables` table
- * is the documented list (README, compose and the cluster manifests are checked against it).
+ * Typed configuration from environment variables, validated once at start-up. The kit's settings are
+ * declared in settings.ts (`kitSettings`: the README, compose and the cluster manifests are checked
+ * against them) and parsed by its one parser; what spans several variables (the token keys by mode,
+ * the internal credentials by service) is checked here.
  */
 import { createPrivateKey, createPublicKey, type KeyObject } from 'node:crypto';
-import { internalCallers, internalCredentialsOf, internalTokenVariable, serviceSpec, type ServiceName } from './topology';
+import { kitSettings, parseSettings, type Environment, type SettingValues } from './settings';
+import { internalCredentialsOf, internalTokenVariable, serviceSpec, type ServiceName } from './topology';
 
-export type Environment = 'development' | 'test' | 'production';
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 export interface Config {
@@ -34,12 +36,14 @@ export interface Config {
   shutdownTimeoutMs: number;
   serviceUrls: { backend: string; cartService: string };
   serviceCallTimeoutMs: number;
-  /** Raw environment, for a service's own variables (read through `optional`/`required` helpers). */
+  /** The kit's settings as parsed (settings.ts, `kitSettings`). */
+  settings: SettingValues<typeof kitSettings>;
+  /** Raw environment (a service's own settings are parsed from it at start-up: ServiceDefinition `settings`). */
   env: Readonly<Record<string, string | undefined>>;
 }
 
 export type JwtAlgorithm = 'HS256' | 'HS384' | 'HS512' | 'ES256';
-export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = ['HS256', 'HS384', 'HS512', 'ES256'];
+export const JWT_ALGORITHMS: readonly JwtAlgorithm[] = kitSettings.JWT_ALGORITHM.values;
 
 /**
  * HS*: one shared secret signs and verifies, so every service that holds it can sign (the operator
@@ -72,39 +76,13 @@ export const developmentInternalToken = (caller: ServiceName) => `development-on
 const GUIDE_EXAMPLE_JWT_SECRET = 'SuperSecretProductionJWTKey123456789';
 export const MIN_JWT_SECRET_BYTES = 32;
 
-export const variables: readonly VariableSpec[] = [
-  { name: 'ENVIRONMENT', default: 'development', description: '`development`, `test` or `production`; production refuses weak secrets' },
-  { name: 'DEBUG', default: 'false', description: 'verbose logs (`LOG_LEVEL=debug`)' },
-  { name: 'LOG_LEVEL', default: 'info', description: '`debug`, `info`, `warn` or `error`' },
-  { name: 'HOST', default: '127.0.0.1', description: 'address the service listens on: loopback by default (a development machine does not serve its published development secrets to its network); the images, compose and the cluster set `0.0.0.0`' },
-  { name: 'PORT', description: "the service's port (8000-8003 by default, per service)" },
-  { name: 'CASSANDRA_HOST', default: '127.0.0.1', description: 'Cassandra contact points, comma-separated' },
-  { name: 'CASSANDRA_PORT', default: '9042', description: 'Cassandra native protocol port' },
-  { name: 'CASSANDRA_KEYSPACE', default: 'product_store', description: 'keyspace holding every table' },
-  { name: 'CASSANDRA_DATACENTER', default: 'datacenter1', description: 'local data centre for the driver' },
-  { name: 'CASSANDRA_USERNAME', default: 'cassandra', description: 'user for PasswordAuthenticator (only used with a password)' },
-  { name: 'CASSANDRA_PASSWORD', description: 'password for PasswordAuthenticator; empty: no authentication', secret: true },
-  { name: 'CASSANDRA_SERVICE_PASSWORD', description: "the migration step only (`main.js migrate`): the password it gives the service's own role", secret: true },
-  { name: 'CASSANDRA_REPLICATION_FACTOR', default: '1', description: 'replication factor the keyspace is created with' },
-  { name: 'CASSANDRA_REQUEST_TIMEOUT_MS', default: '2000', description: 'client-side timeout per query' },
-  { name: 'JWT_SECRET_KEY', description: 'HS256/384/512: HMAC key for tokens, at least 32 bytes (`openssl rand -base64 48`); required in production', secret: true },
-  { name: 'JWT_PRIVATE_KEY', description: 'ES256: the P-256 signing key (PEM, newlines may be written `\\n`); user-service only, refused by the others', secret: true },
-  { name: 'JWT_PUBLIC_KEYS', description: 'ES256: the public keys (PEM, one or more) tokens are verified with; user-service adds its own key\'s' },
-  ...internalCallers.map((caller) => ({
-    name: internalTokenVariable(caller),
-    description: `${caller}'s credential for the internal endpoints it calls, at least 32 bytes (\`openssl rand -hex 32\`); held by ${caller} and the services it calls; required in production`,
-    secret: true,
-  })),
-  { name: 'JWT_ALGORITHM', default: 'HS256', description: '`HS256`, `HS384`, `HS512` (one shared secret) or `ES256` (user-service alone signs)' },
-  { name: 'JWT_EXPIRATION_MINUTES', default: '30', description: 'token lifetime' },
-  { name: 'BACKEND_URL', default: 'http://127.0.0.1:8000', description: 'where cart-service and order-service reach `backend`' },
-  { name: 'CART_SERVICE_URL', default: 'http://127.0.0.1:8001', description: 'where order-service reaches `cart-service`' },
-  { name: 'SERVICE_CALL_TIMEOUT_MS', default: '3000', description: 'timeout of one call to another service' },
-  { name: 'SHUTDOWN_TIMEOUT_MS', default: '8000', description: 'how long in-flight requests may run after SIGTERM' },
-  { name: 'OTEL_EXPORTER_OTLP_ENDPOINT', description: 'OTLP/HTTP endpoint for traces (read by instrumentation.ts); unset: no tracing' },
-  { name: 'OTEL_SERVICE_NAME', description: "service name on the spans; defaults to the service's runtime name" },
-  { name: 'TRUSTED_PROXIES', default: '', description: 'addresses or CIDRs of the load balancers in front of the gateway, comma-separated; empty: none. nginx then reads the client address from their X-Forwarded-For, and the services the one address their gateway forwards' },
-];
+/** The kit's settings as a flat list (name, default, description, secret): see settings.ts for the declarations. */
+export const variables: readonly VariableSpec[] = Object.entries(kitSettings).map(([name, setting]) => ({
+  name,
+  ...('default' in setting && setting.default !== undefined ? { default: String(setting.default) } : {}),
+  description: setting.description,
+  ...(setting.type === 'secret' ? { secret: true } : {}),
+}));
 
 export class ConfigError extends Error {
   constructor(readonly problems: string[]) {
@@ -118,53 +96,19 @@ export class ConfigError extends Error {
  * migration step, which only talks to Cassandra, holds none of them).
  */
 export function loadConfig(service: ServiceName, env: Readonly<Record<string, string | undefined>> = process.env, options: { secrets?: boolean } = {}): Config {
-  const problems: string[] = [];
   const secrets = options.secrets !== false;
+  const { values: s, problems } = parseSettings(kitSettings, env);
   const value = (name: string): string | undefined => {
     const v = env[name];
     return v === undefined || v.trim() === '' ? undefined : v.trim();
   };
-  const withDefault = (name: string): string => value(name) ?? variables.find((v) => v.name === name)?.default ?? '';
-  const oneOf = <T extends string>(name: string, allowed: readonly T[], fallback: T): T => {
-    const v = value(name) ?? fallback;
-    if (!(allowed as readonly string[]).includes(v)) {
-      problems.push(`${name} must be one of ${allowed.join(', ')} (got "${v}")`);
-      return fallback;
-    }
-    return v as T;
-  };
-  const integer = (name: string, fallback: number, min: number, max: number): number => {
-    const raw = value(name);
-    if (raw === undefined) return fallback;
-    const n = Number(raw);
-    if (!Number.isInteger(n) || n < min || n > max) {
-      problems.push(`${name} must be an integer from ${min} to ${max} (got "${raw}")`);
-      return fallback;
-    }
-    return n;
-  };
-  const boolean = (name: string): boolean => {
-    const raw = (value(name) ?? 'false').toLowerCase();
-    if (!['true', 'false', '1', '0', 'yes', 'no'].includes(raw)) problems.push(`${name} must be true or false (got "${raw}")`);
-    return ['true', '1', 'yes'].includes(raw);
-  };
 
-  const url = (name: string): string => {
-    const v = withDefault(name);
-    try {
-      const parsed = new URL(v);
-      if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new Error('scheme');
-    } catch {
-      problems.push(`${name} must be an http(s) URL (got "${v}")`);
-    }
-    return v.replace(/\/+$/, '');
-  };
+  const environment = s.ENVIRONMENT;
+  const debug = s.DEBUG;
+  // Unset, LOG_LEVEL follows DEBUG.
+  const logLevel: LogLevel = value('LOG_LEVEL') === undefined && debug ? 'debug' : s.LOG_LEVEL;
 
-  const environment = oneOf<Environment>('ENVIRONMENT', ['development', 'test', 'production'], 'development');
-  const debug = boolean('DEBUG');
-  const logLevel = oneOf<LogLevel>('LOG_LEVEL', ['debug', 'info', 'warn', 'error'], debug ? 'debug' : 'info');
-
-  const algorithm = oneOf('JWT_ALGORITHM', JWT_ALGORITHMS, 'HS256');
+  const algorithm: JwtAlgorithm = s.JWT_ALGORITHM;
   let secret = algorithm === 'ES256' || !secrets ? undefined : value('JWT_SECRET_KEY');
   if (environment === 'production' && algorithm !== 'ES256' && secrets) {
     if (!secret) problems.push('JWT_SECRET_KEY is required in production (generate one: openssl rand -base64 48)');
@@ -197,35 +141,32 @@ export function loadConfig(service: ServiceName, env: Readonly<Record<string, st
   }
 
   const password = value('CASSANDRA_PASSWORD');
-  const config: Config = {
+  if (problems.length) throw new ConfigError(problems);
+  return {
     service,
     environment,
     debug,
     logLevel,
-    host: withDefault('HOST'),
-    port: integer('PORT', serviceSpec(service).port, 0, 65535),
+    host: s.HOST,
+    port: s.PORT ?? serviceSpec(service).port,
     cassandra: {
-      contactPoints: withDefault('CASSANDRA_HOST').split(',').map((h) => h.trim()).filter(Boolean),
-      port: integer('CASSANDRA_PORT', 9042, 1, 65535),
-      keyspace: withDefault('CASSANDRA_KEYSPACE'),
-      localDataCenter: withDefault('CASSANDRA_DATACENTER'),
-      username: password ? withDefault('CASSANDRA_USERNAME') : undefined,
+      contactPoints: s.CASSANDRA_HOST.split(',').map((h) => h.trim()).filter(Boolean),
+      port: s.CASSANDRA_PORT,
+      keyspace: s.CASSANDRA_KEYSPACE,
+      localDataCenter: s.CASSANDRA_DATACENTER,
+      username: password ? s.CASSANDRA_USERNAME : undefined,
       password,
-      replicationFactor: integer('CASSANDRA_REPLICATION_FACTOR', 1, 1, 9),
-      requestTimeoutMs: integer('CASSANDRA_REQUEST_TIMEOUT_MS', 2000, 100, 60_000),
+      replicationFactor: s.CASSANDRA_REPLICATION_FACTOR,
+      requestTimeoutMs: s.CASSANDRA_REQUEST_TIMEOUT_MS,
     },
-    jwt: { algorithm, expirationMinutes: integer('JWT_EXPIRATION_MINUTES', 30, 1, 24 * 60), secret, ...keys },
+    jwt: { algorithm, expirationMinutes: s.JWT_EXPIRATION_MINUTES, secret, ...keys },
     internalTokens,
-    shutdownTimeoutMs: integer('SHUTDOWN_TIMEOUT_MS', 8000, 0, 60_000),
-    serviceUrls: { backend: url('BACKEND_URL'), cartService: url('CART_SERVICE_URL') },
-    serviceCallTimeoutMs: integer('SERVICE_CALL_TIMEOUT_MS', 3000, 100, 60_000),
+    shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
+    serviceUrls: { backend: s.BACKEND_URL, cartService: s.CART_SERVICE_URL },
+    serviceCallTimeoutMs: s.SERVICE_CALL_TIMEOUT_MS,
+    settings: s,
     env,
   };
-  if (!/^[a-z][a-z0-9_]{0,47}$/.test(config.cassandra.keyspace)) {
-    problems.push(`CASSANDRA_KEYSPACE must be a lower-case CQL identifier (got "${config.cassandra.keyspace}")`);
-  }
-  if (problems.length) throw new ConfigError(problems);
-  return config;
 }
 
 /** PEM blocks of a variable; env files hold one line, so `\\n` stands for a newline. */

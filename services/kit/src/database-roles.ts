@@ -78,7 +78,7 @@ export const isUnauthorized = (err: unknown) => (err as { code?: number }).code 
  * and its grants. Run with the migration login in CASSANDRA_USERNAME/CASSANDRA_PASSWORD.
  */
 export async function runMigrationStep(config: Config, service: ServiceName, migrations: readonly Migration[], log: Logger, attempts = 6): Promise<void> {
-  const password = config.env.CASSANDRA_SERVICE_PASSWORD?.trim();
+  const password = config.settings.CASSANDRA_SERVICE_PASSWORD?.trim();
   if (password && config.environment === 'production' && (password.length < MIN_ROLE_PASSWORD || password.startsWith('change-me'))) {
     throw new Error(`the password of the role ${serviceRole(service)} must be at least ${MIN_ROLE_PASSWORD} characters and not the placeholder (openssl rand -base64 24)`);
   }

@@ -2,6 +2,7 @@ export * from './app';
 export * from './auth';
 export * from './cassandra';
 export * from './config';
+export * from './settings';
 export * from './errors';
 export * from './logger';
 export * from './metrics';

@@ -19,11 +19,14 @@ import { createLogger, type Logger, type LogSink } from './logger';
 import { createMetrics, type Metrics } from './metrics';
 import { ensureKeyspace, migrate, type Migration } from './migrations';
 import { openApiFor, wholeApi } from './openapi';
+import { kitSettings, parseSettings, type Settings, type SettingValues } from './settings';
 import { parseTrustedProxies } from './trusted-proxies';
 import { gatewayUpstream, type ServiceName } from './topology';
 
-export interface ServiceDeps {
+export interface ServiceDeps<Own extends Settings = Settings> {
   config: Config;
+  /** The service's own settings (its definition's `settings`), parsed and validated at start-up. */
+  settings: SettingValues<Own>;
   log: Logger;
   metrics: Metrics;
   db: Client;
@@ -52,23 +55,27 @@ export interface Worker {
  * clients), built once per start by `setup`; a service without workers needs neither.
  * (Methods, not function properties: a `ServiceDefinition<Parts>` is then usable as a `ServiceDefinition`.)
  */
-export interface ServiceDefinition<Parts = unknown> {
+export interface ServiceDefinition<Parts = unknown, Own extends Settings = Settings> {
   name: ServiceName;
   migrations: readonly Migration[];
+  /**
+   * The service's own settings (services/<service>/src/settings.ts), declared once: validated at
+   * start-up with the kit's (a problem in either refuses the start, every problem listed), handed to
+   * the service typed as `deps.settings`, and read by the deployment spec and the README's drift test.
+   */
+  settings?: Own;
   /** Builds what the routes and the workers share, from the shared dependencies; run before both. */
-  setup?(deps: ServiceDeps): Parts | Promise<Parts>;
+  setup?(deps: ServiceDeps<Own>): Parts | Promise<Parts>;
   /** Builds the service's routes (routes → domain → repository) from the shared dependencies. */
-  routes(deps: ServiceDeps, parts: Parts): Router | Promise<Router>;
+  routes(deps: ServiceDeps<Own>, parts: Parts): Router | Promise<Router>;
   /** The service's background work, started after `afterStart` and stopped before the database closes (see Worker). */
-  workers?(deps: ServiceDeps, parts: Parts): Worker[];
-  /** Problems with the service's own variables; any refuses the start like an invalid shared one. */
-  checkConfig?(config: Config): string[];
+  workers?(deps: ServiceDeps<Own>, parts: Parts): Worker[];
   /** Work after the server listens (e.g. seeding), before the workers start; its result is awaited. */
-  afterStart?(deps: ServiceDeps): Promise<void>;
+  afterStart?(deps: ServiceDeps<Own>): Promise<void>;
 }
 
-export interface RunningService {
-  deps: ServiceDeps;
+export interface RunningService<Own extends Settings = Settings> {
+  deps: ServiceDeps<Own>;
   server: Server;
   port: number;
   url: string;
@@ -93,7 +100,7 @@ function flushTraces(): Promise<void> {
   return (globalThis as { __productStoreTracing?: () => Promise<void> }).__productStoreTracing?.() ?? Promise.resolve();
 }
 
-async function connectDatabase(config: Config, log: Logger, definition: ServiceDefinition): Promise<Client> {
+async function connectDatabase(config: Config, log: Logger, definition: Pick<ServiceDefinition, 'name' | 'migrations'>): Promise<Client> {
   // A current schema is left alone: a service's own Cassandra role may not change it (database-roles.ts).
   const notAllowed = (err: unknown) =>
     isUnauthorized(err)
@@ -121,16 +128,28 @@ async function connectDatabase(config: Config, log: Logger, definition: ServiceD
   return db;
 }
 
-export async function startService<Parts>(definition: ServiceDefinition<Parts>, options: StartOptions = {}): Promise<RunningService> {
-  const config = loadConfig(definition.name, options.env ?? process.env);
-  const trusted = parseTrustedProxies(config.env.TRUSTED_PROXIES);
-  const ownProblems = [...trusted.problems, ...(definition.checkConfig?.(config) ?? [])];
-  if (ownProblems.length) throw new ConfigError(ownProblems);
+export async function startService<Parts, Own extends Settings = Settings>(definition: ServiceDefinition<Parts, Own>, options: StartOptions = {}): Promise<RunningService<Own>> {
+  const env = options.env ?? process.env;
+  // Every problem in one refusal: the service's own settings are read even when the kit's are refused.
+  let config: Config | undefined;
+  const problems: string[] = [];
+  try {
+    config = loadConfig(definition.name, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    problems.push(...err.problems);
+  }
+  // Its production rules apply in production even when a kit setting was refused.
+  const environment = config?.environment ?? parseSettings({ ENVIRONMENT: kitSettings.ENVIRONMENT }, env).values.ENVIRONMENT;
+  const own = parseSettings(definition.settings ?? ({} as Own), env, { environment });
+  const trusted = parseTrustedProxies(config?.settings.TRUSTED_PROXIES);
+  problems.push(...trusted.problems, ...own.problems);
+  if (problems.length || !config) throw new ConfigError(problems);
   const log = createLogger({ level: config.logLevel, bindings: { service: definition.name }, sink: options.logSink });
   const metrics = createMetrics(definition.name);
   const db = await connectDatabase(config, log, definition);
   const stopHooks: Array<() => void | Promise<void>> = [];
-  const deps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config), onStop: (hook) => stopHooks.push(hook) };
+  const deps: ServiceDeps<Own> = { config, settings: own.values, log, metrics, db, auth: createAuth(config), onStop: (hook) => stopHooks.push(hook) };
 
   let router: Router;
   let workers: Worker[];
@@ -187,6 +206,7 @@ export async function startService<Parts>(definition: ServiceDefinition<Parts>, 
   const stop = () =>
     (stopping ??= (async () => {
       log.info('shutting down: readiness is now 503, new connections refused, finishing in-flight requests');
+      const stopBegan = Date.now();
       http.markDraining();
       const drained = await drainServer(server, {
         idleGraceMs: gatewayUpstream.keepaliveTimeoutSeconds * 1000 + gatewayUpstream.drainMarginMs,
@@ -196,16 +216,18 @@ export async function startService<Parts>(definition: ServiceDefinition<Parts>, 
         log.warn('in-flight requests did not finish in time; their connections were closed', { timeout_ms: config.shutdownTimeoutMs });
       }
       // Background work after the requests (both may use the clients the hooks close), before the database.
-      // Bounded like the drain: a pass stuck on an unreachable database must not outlive the platform's
-      // grace period (SIGKILL next); every step of that work is idempotent and resumed by the next start.
+      // Bounded with the drain by one SHUTDOWN_TIMEOUT_MS (at least 1 s of it left for the workers): a pass
+      // stuck on an unreachable database must not outlive the platform's grace period (SIGKILL next);
+      // every step of that work is idempotent and resumed by the next start.
+      const workersMs = Math.max(1000, config.shutdownTimeoutMs - (Date.now() - stopBegan));
       let bound: NodeJS.Timeout | undefined;
       const workersDone = await Promise.race([
         stopWorkers().then(() => 'stopped' as const),
-        new Promise<'timeout'>((resolve) => (bound = setTimeout(() => resolve('timeout'), config.shutdownTimeoutMs))),
+        new Promise<'timeout'>((resolve) => (bound = setTimeout(() => resolve('timeout'), workersMs))),
       ]);
       clearTimeout(bound);
       if (workersDone === 'timeout') {
-        log.warn('background work did not stop in time; the database client closes under it', { timeout_ms: config.shutdownTimeoutMs, workers: started.map((w) => w.name) });
+        log.warn('background work did not stop in time; the database client closes under it', { timeout_ms: workersMs, workers: started.map((w) => w.name) });
       }
       for (const hook of stopHooks) await Promise.resolve(hook()).catch((err) => log.warn('a stop hook failed', { err }));
       await db.shutdown().catch((err) => log.warn('closing the database client failed', { err }));
@@ -213,7 +235,7 @@ export async function startService<Parts>(definition: ServiceDefinition<Parts>, 
       log.info('stopped');
     })());
 
-  const running: RunningService = { deps, server, port, url: `http://127.0.0.1:${port}`, http, router, stop };
+  const running: RunningService<Own> = { deps, server, port, url: `http://127.0.0.1:${port}`, http, router, stop };
   try {
     await definition.afterStart?.(deps);
     for (const worker of workers) {

@@ -125,7 +125,7 @@ test('SIGTERM during a pass: the pass completes with the database open, then the
   t.deepEqual(events, ['pass began', 'signal received', 'worker stopping', 'pass ended, database open', 'worker stopped, database open', 'stopped']);
 });
 
-test('a worker that does not stop within SHUTDOWN_TIMEOUT_MS holds up the stop no longer than that: the stop hooks and the database close go on', async (t) => {
+test('a worker that does not stop holds up the stop only for what is left of SHUTDOWN_TIMEOUT_MS (at least 1 s): the stop hooks and the database close go on', async (t) => {
   const env = testEnv({ SHUTDOWN_TIMEOUT_MS: '500' });
   keyspaces.push(env.CASSANDRA_KEYSPACE!);
   const events: string[] = [];
@@ -145,6 +145,6 @@ test('a worker that does not stop within SHUTDOWN_TIMEOUT_MS holds up the stop n
   const took = Date.now() - began;
   t.deepEqual(events, ['stop hook']);
   t.is(await database(running.deps.db), 'closed');
-  // The drain of an idle server is immediate: what remains is the workers' bound, not forever.
-  t.true(took >= 500, `stop took ${took} ms`);
+  // The drain of an idle server is immediate: what remains is the workers' bound (1 s here), not forever.
+  t.true(took >= 1000 && took < 5000, `stop took ${took} ms`);
 });

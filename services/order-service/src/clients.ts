@@ -43,7 +43,7 @@ function sameLines(asked: CartLine[], got: CartLine[]): boolean {
 
 const issuesOf = (error: z.ZodError) => error.issues.map((i) => `${i.path.join('.') || '(body)'}: ${i.message}`).join('; ');
 
-export function createDependencies({ config, log, onStop }: ServiceDeps): Dependencies {
+export function createDependencies({ config, log, onStop }: Pick<ServiceDeps, 'config' | 'log' | 'onStop'>): Dependencies {
   const timeoutMs = config.serviceCallTimeoutMs;
   const internalToken = ownInternalToken(config);
   const backend = createServiceClient({ name: 'backend', baseUrl: config.serviceUrls.backend, timeoutMs, log, internalToken });

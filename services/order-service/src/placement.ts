@@ -13,6 +13,7 @@ export class Placement {
   private readonly placed;
   private readonly revenue;
   private readonly failures;
+  private readonly pendingAnswers;
 
   constructor(
     private readonly repo: OrderRepository,
@@ -24,6 +25,15 @@ export class Placement {
     this.placed = metrics.counter('orders_placed_total', 'Orders confirmed');
     this.revenue = metrics.counter('orders_revenue_cents_total', 'Value of confirmed orders in minor units', ['currency'] as const);
     this.failures = metrics.counter('checkout_failures_total', 'Checkouts that did not produce an order, by reason', ['reason'] as const);
+    this.pendingAnswers = metrics.counter('checkout_responses_pending_total', 'POST /orders answered 503 CHECKOUT_PENDING: the checkout outlived the response deadline and went on');
+  }
+
+  /** Checkouts that outlived their response deadline and still run. */
+  private readonly detached = new Set<Promise<void>>();
+
+  /** Resolves once every checkout that outlived its response has ended (a stopping service awaits it). */
+  async settled(): Promise<void> {
+    while (this.detached.size) await Promise.all([...this.detached]);
   }
 
   /** POST /orders under an Idempotency-Key; `validate` throws a 400 for a body a new order cannot take. */
@@ -43,7 +53,7 @@ export class Placement {
     // state keyed by it, so a request that lost its key (see freeIfAbandoned) can change nothing.
     const mine: KeyClaim = { request_hash: fingerprint, order_id: types.TimeUuid.now().toString(), created_at: new Date() };
     const claim = await this.repo.claimKey(userId, key, mine);
-    if (claim.claimed) return this.withinDeadline(this.checkOut(userId, key, mine), mine.order_id);
+    if (claim.claimed) return this.withinDeadline(this.checkOut(userId, key, mine), mine.order_id, mine.created_at.getTime());
     if (!claim.holder) throw problems.conflict('IDEMPOTENCY_IN_PROGRESS', 'A request with this Idempotency-Key is still being processed.');
     return this.replay(userId, key, fingerprint, claim.holder);
   }
@@ -56,20 +66,27 @@ export class Placement {
    * gets it (or 409 IDEMPOTENCY_IN_PROGRESS while it still runs); recovery ends a checkout that never
    * does, as for any other.
    */
-  private async withinDeadline(checkout: Promise<Outcome>, orderId: string): Promise<Outcome> {
+  private async withinDeadline(checkout: Promise<Outcome>, orderId: string, since: number): Promise<Outcome> {
     const deadlineMs = this.settings.responseDeadlineMs;
     if (deadlineMs === undefined) return checkout;
     let timer: NodeJS.Timeout | undefined;
-    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), deadlineMs)));
+    // From the claim on: the claim's own Paxos round counts too.
+    const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), Math.max(0, since + deadlineMs - Date.now()))));
     try {
       const first = await Promise.race([checkout, late]);
       if (first !== 'late') return first;
     } finally {
       clearTimeout(timer);
     }
-    this.failures.inc({ reason: 'response_deadline' });
+    this.pendingAnswers.inc();
     this.log.warn('a checkout outlived the response deadline; it goes on, and the key will replay its outcome', { order_id: orderId, deadline_ms: deadlineMs });
-    checkout.catch((err) => this.log.warn('a checkout answered as pending failed', { order_id: orderId, err: (err as Error).message }));
+    // No longer a request: the drain will not wait for it, so shutdown does (settled(), order-service's worker).
+    const detached = checkout.then(
+      () => undefined,
+      (err) => this.log.warn('a checkout answered as pending failed', { order_id: orderId, err: (err as Error).message }),
+    );
+    this.detached.add(detached);
+    void detached.finally(() => this.detached.delete(detached));
     throw new HttpProblem(503, 'CHECKOUT_PENDING', 'Checkout pending', 'The checkout is still being processed; retry with the same Idempotency-Key to get its result.', {}, { 'Retry-After': '2' });
   }
 

@@ -23,7 +23,7 @@ test.before(async () => {
   const config = loadConfig('order-service', { ...stack.env, BACKEND_URL: stack.url('backend'), CART_SERVICE_URL: stack.url('cart-service') });
   db = createClient(config.cassandra, config.cassandra.keyspace);
   await db.connect();
-  const serviceDeps: ServiceDeps = { config, log: createLogger({ level: 'error' }), metrics: createMetrics('order-service-test'), db, auth: createAuth(config), onStop: () => undefined };
+  const serviceDeps: Omit<ServiceDeps, 'settings'> = { config, log: createLogger({ level: 'error' }), metrics: createMetrics('order-service-test'), db, auth: createAuth(config), onStop: () => undefined };
   repo = new OrderRepository(db);
   deps = createDependencies(serviceDeps);
 });

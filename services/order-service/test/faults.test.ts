@@ -88,10 +88,12 @@ test('stopping while a recovery pass runs: the pass ends before the database cli
   t.false(lines.some((l) => /after shutdown/i.test(l)));
 });
 
-test('a checkout slower than the response deadline: 503 CHECKOUT_PENDING with Retry-After at once, the checkout goes on, and the same key then gets its one order', async (t) => {
-  const stack: TestStack = await startShop();
-  // backend's reservations reach order-service through a proxy that holds each for 1.5 s: every
-  // other call passes at once (a quorum regained slowly looks like this from order-service).
+/**
+ * An order-service whose reservations reach backend through a proxy that holds each for `holdMs`
+ * (every other call passes at once: a quorum regained slowly looks like this from order-service),
+ * with a response deadline of `deadlineMs`, beside the stack's own.
+ */
+async function slowReservations(stack: TestStack, holdMs: number, deadlineMs: number, env: Record<string, string> = {}) {
   const target = new URL(stack.url('backend'));
   const proxy = createServer((req, res) => {
     const forward = () =>
@@ -101,18 +103,36 @@ test('a checkout slower than the response deadline: 503 CHECKOUT_PENDING with Re
           answer.pipe(res);
         }).on('error', () => res.destroy()),
       );
-    if (req.method === 'POST' && req.url === '/internal/reservations') setTimeout(forward, 1500);
+    if (req.method === 'POST' && req.url === '/internal/reservations') setTimeout(forward, holdMs);
     else forward();
   });
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', () => resolve()));
-  const slow = await startTestService(orderService, { ...stack.env, CART_SERVICE_URL: stack.url('cart-service'), BACKEND_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`, CHECKOUT_RESPONSE_DEADLINE_MS: '300' });
+  const service = await startTestService(orderService, {
+    ...stack.env,
+    CART_SERVICE_URL: stack.url('cart-service'),
+    BACKEND_URL: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}`,
+    CHECKOUT_RESPONSE_DEADLINE_MS: String(deadlineMs),
+    ...env,
+  });
+  return {
+    service,
+    async stop() {
+      await service.stop();
+      proxy.close();
+    },
+  };
+}
+
+test('a checkout slower than the response deadline: 503 CHECKOUT_PENDING with Retry-After at once, the checkout goes on, and the same key then gets its one order', async (t) => {
+  const stack: TestStack = await startShop();
+  const slow = await slowReservations(stack, 1500, 300);
   const s = shop(stack);
   try {
     const user = tokenFor('customer');
     const beans = await s.product(5);
     await s.fill(user, [[beans, 2]]);
     const key = randomUUID();
-    const checkout = () => call(slow.url, '/orders', { method: 'POST', token: user, headers: { 'Idempotency-Key': key } });
+    const checkout = () => call(slow.service.url, '/orders', { method: 'POST', token: user, headers: { 'Idempotency-Key': key } });
 
     const started = Date.now();
     const first = await checkout();
@@ -134,7 +154,32 @@ test('a checkout slower than the response deadline: 503 CHECKOUT_PENDING with Re
     t.deepEqual(listed.body.items.map((o: { id: string }) => o.id), [retry.body.id], 'one order');
   } finally {
     await slow.stop();
-    proxy.close();
+    await stack.stop();
+  }
+});
+
+test('order-service stopped right after a CHECKOUT_PENDING answer: the checkout still ends before the service does, and the key replays its order', async (t) => {
+  const stack: TestStack = await startShop();
+  // Held longer than the stop takes by itself (its drain waits 1.5 s for idle connections), within the call's timeout.
+  const slow = await slowReservations(stack, 4000, 300, { SERVICE_CALL_TIMEOUT_MS: '10000' });
+  const s = shop(stack);
+  try {
+    const user = tokenFor('customer');
+    const beans = await s.product(5);
+    await s.fill(user, [[beans, 2]]);
+    const key = randomUUID();
+    const first = await call(slow.service.url, '/orders', { method: 'POST', token: user, headers: { 'Idempotency-Key': key } });
+    t.is(first.body.code, 'CHECKOUT_PENDING', first.text);
+    // A rolling restart now: the request is answered, its checkout is not done.
+    await slow.stop();
+    // The stack's own order-service (same keyspace) replays the stored outcome at once: the
+    // checkout ended before the stopped one closed its clients (cut, the key would answer 409 until
+    // recovery's CHECKOUT_TIMEOUT_MS).
+    const retry = await s.checkout(user, key);
+    t.is(retry.status, 201, retry.text);
+    t.is(await s.stockOf(beans), 3, 'reserved once');
+    t.deepEqual((await s.orders('/orders', { token: user })).body.items.map((o: { id: string }) => o.id), [retry.body.id], 'one order');
+  } finally {
     await stack.stop();
   }
 });

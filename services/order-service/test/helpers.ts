@@ -71,7 +71,7 @@ export async function startCheckoutSeam(settings: CheckoutSettings) {
   }
   const log = createLogger({ level: 'error' });
   const metrics = createMetrics('order-service-test');
-  const serviceDeps: ServiceDeps = { config, log, metrics, db, auth: createAuth(config), onStop: () => undefined };
+  const serviceDeps: Omit<ServiceDeps, 'settings'> = { config, log, metrics, db, auth: createAuth(config), onStop: () => undefined };
   const repo = new OrderRepository(db);
   const deps = createDependencies(serviceDeps);
   return {

@@ -109,7 +109,7 @@ test.serial('a crashed checkout is recovered after ten times the tombstone failu
 
   // Two checkouts crash, simulated as recovery.test.ts does: the steps a request runs, then nothing.
   const config = loadConfig('order-service', { ...stack!.env, BACKEND_URL: stack!.url('backend'), CART_SERVICE_URL: stack!.url('cart-service') });
-  const serviceDeps: ServiceDeps = { config, log: createLogger({ level: 'error' }), metrics: createMetrics('crashed-order-service'), db: db!, auth: createAuth(config), onStop: () => undefined };
+  const serviceDeps: Omit<ServiceDeps, 'settings'> = { config, log: createLogger({ level: 'error' }), metrics: createMetrics('crashed-order-service'), db: db!, auth: createAuth(config), onStop: () => undefined };
   const crashedRepo = new OrderRepository(db!);
   const deps: Dependencies = createDependencies(serviceDeps);
   const reservedThenCrashed = async (userId: string) => {

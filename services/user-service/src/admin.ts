@@ -13,12 +13,11 @@ import { randomUUID } from 'node:crypto';
 import type { ServiceDeps } from '@product-store/kit';
 import { hashPassword, normalizeEmail, passwordMatches } from './accounts';
 import { UserRepository } from './repository';
+import type { settings } from './settings';
 
-export const MIN_ADMIN_PASSWORD_LENGTH = 12;
+export { MIN_ADMIN_PASSWORD_LENGTH } from './settings';
 
-export async function ensureAdmin({ db, config, log }: ServiceDeps): Promise<void> {
-  const email = config.env.ADMIN_EMAIL?.trim();
-  const password = config.env.ADMIN_PASSWORD;
+export async function ensureAdmin({ db, settings: { ADMIN_EMAIL: email, ADMIN_PASSWORD: password }, log }: ServiceDeps<typeof settings>): Promise<void> {
   if (!email || !password) {
     log.info('no admin account ensured: ADMIN_EMAIL and ADMIN_PASSWORD are not both set');
     return;

@@ -12,19 +12,39 @@ import test from 'ava';
 import { replicaByName, replicasOf, services as serviceSpecs } from '@product-store/deploy';
 
 const repoRoot = join(__dirname, '..', '..', '..');
-/** The compose services of the four services: every replica (`backend`, `backend-2`, ...). */
-const services = serviceSpecs.flatMap((s) => replicasOf(s.name).map((r) => r.name));
-/** The service a compose service runs: its image is that service's. */
-const imageOf = (name: string) => replicaByName(name)!.service;
+/** The compose services the script updates by default: every replica of the four services (`backend`, `backend-2`, ...), then the storefront. */
+const services = [...serviceSpecs.flatMap((s) => replicasOf(s.name).map((r) => r.name)), 'storefront'];
+/** The service a compose service runs: its image is that service's (the storefront's is its own). */
+const imageOf = (name: string) => replicaByName(name)?.service ?? name;
 let gateway: Server;
 let gatewayUrl: string;
+/** A gateway whose API answers but whose `/` is its own 502 problem+json (the storefront is not there). */
+let noStorefrontUrl: string;
+let broken: Server;
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
 
 test.before(async () => {
-  gateway = createServer((_req, res) => res.end('{"status":"ready"}'));
-  await new Promise<void>((r) => gateway.listen(0, '127.0.0.1', () => r()));
-  gatewayUrl = `http://127.0.0.1:${(gateway.address() as AddressInfo).port}`;
+  // `/`: the storefront's page; /health: the API.
+  gateway = createServer((req, res) =>
+    req.url === '/' ? res.setHeader('Content-Type', 'text/html').end('<!doctype html><title>Product Store</title>') : res.setHeader('Content-Type', 'application/json').end('{"status":"ready"}'),
+  );
+  gatewayUrl = await listen(gateway);
+  broken = createServer((req, res) => {
+    if (req.url !== '/') return void res.setHeader('Content-Type', 'application/json').end('{"status":"ready"}');
+    res.statusCode = 502;
+    res.setHeader('Content-Type', 'application/problem+json');
+    res.end('{"code":"SERVICE_UNAVAILABLE"}');
+  });
+  noStorefrontUrl = await listen(broken);
 });
-test.after.always(() => gateway?.close());
+test.after.always(() => {
+  gateway?.close();
+  broken?.close();
+});
 
 /** Runs the script without blocking this process, whose HTTP server answers the gateway check. */
 function rollingUpdate(args: string[], state: string, url: string, env: Record<string, string> = {}): Promise<{ status: number | null; stdout: string; stderr: string }> {
@@ -66,6 +86,20 @@ test('updates every replica of every service in turn, reloading nginx after each
   const at = (line: string) => log.indexOf(`${line}\n`);
   t.true(at('up -d --no-deps backend') >= 0 && at('up -d --no-deps backend') < at('pull backend-2'), 'one replica at a time');
   t.true(at('up -d --no-deps backend-2') < at('pull cart-service'), 'one service after the other');
+  t.true(at('up -d --no-deps storefront') > at('up -d --no-deps user-service-2'), 'the storefront too, last');
+  // nginx runs on the file NGINX_CONF picks in the mounted folder; the reload goes to that nginx.
+  t.true(at('docker-compose -f ' + join(repoRoot, 'compose', 'docker-compose.yml') + ' --env-file ' + join(repoRoot, 'compose', '.env.production') + ' exec -T nginx nginx -c /etc/nginx/product-store/nginx.conf -s reload') >= 0, log);
+});
+
+test("a gateway whose `/` is not the storefront's page after an update fails the check: the replica is rolled back", async (t) => {
+  const d = deployment();
+  const result = await d.run(['storefront'], noStorefrontUrl);
+  t.is(result.status, 1, result.stdout + result.stderr);
+  t.regex(result.stdout, /\/ failed|is not the storefront's page/);
+  t.is(d.running('storefront'), 'old-storefront');
+  // /health alone (the API) was fine: the check looked at `/` too.
+  const api = await fetch(`${noStorefrontUrl}/health`);
+  t.is(api.status, 200);
 });
 
 test("a service's migration step runs once, before its first replica; a failed one stops the update before any replica changes", async (t) => {

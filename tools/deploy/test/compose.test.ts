@@ -11,7 +11,7 @@
  * The tests run in order and share one stack: each is one procedure of docs/runbook.md.
  */
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -423,6 +423,55 @@ test.serial('docker-compose restart backend: healthy again, the gateway serves t
     return r.status === 200 ? r : undefined;
   });
   t.is(res.status, 200);
+});
+
+test.serial('the storefront stopped: nginx still restarts and serves the API, `/` is the gateway\'s 502; the storefront back, `/` serves without a reload', async (t) => {
+  ok(await compose(['stop', 'storefront']), 'stop storefront');
+  try {
+    // nginx no longer needs the storefront's name to load (it asks Docker's DNS per request).
+    ok(await compose(['restart', 'nginx']), 'restart nginx');
+    const health = await waitFor('/health through the restarted gateway', 60_000, async () => {
+      const r = await http(`${gateway}/health`);
+      return r.status === 200 ? r : undefined;
+    });
+    t.is(health.status, 200);
+    t.is((await http(`${gateway}/products?limit=1`)).status, 200);
+    const missing = await http(`${gateway}/`);
+    t.is(missing.status, 502);
+    t.regex(missing.headers['content-type'], /^application\/problem\+json/);
+    t.is(missing.body.code, 'SERVICE_UNAVAILABLE');
+  } finally {
+    ok(await compose(['start', 'storefront']), 'start storefront');
+  }
+  // Found again once Docker's DNS has it and nginx's cached answer expired (valid=10s): no reload here.
+  const page = await waitFor('/ through the gateway once the storefront is back', 90_000, async () => {
+    const r = await http(`${gateway}/`);
+    return r.status === 200 ? r : undefined;
+  });
+  t.regex(page.headers['content-type'], /^text\/html/);
+  await waitHealthy(2 * 60_000);
+});
+
+test.serial("nginx reads the checkout's current nginx.conf: a file replaced on the host (a new inode, as git checkout writes) is what the container sees, and a reload takes it", async (t) => {
+  const file = join(repoRoot, 'compose', 'nginx', 'nginx.conf');
+  const inContainer = '/etc/nginx/product-store/nginx.conf';
+  const inode = async () => ok(await compose(['exec', '-T', 'nginx', 'stat', '-c', '%i', inContainer]), 'stat in the container').trim();
+  const before = await inode();
+  // The same bytes in a new file renamed over the old one: nothing about the configuration changes
+  // (other tests read this committed file), only the inode, which a single-file bind mount would pin.
+  const content = readFileSync(file);
+  const next = `${file}.replacing`;
+  writeFileSync(next, content);
+  renameSync(next, file);
+  const after = String(statSync(file).ino);
+  t.not(after, before);
+  t.is(await inode(), after, 'the container sees the new file');
+  ok(await compose(['exec', '-T', 'nginx', 'nginx', '-c', inContainer, '-s', 'reload']), 'reload');
+  const health = await waitFor('/health after the reload', 30_000, async () => {
+    const r = await http(`${gateway}/health`);
+    return r.status === 200 ? r : undefined;
+  });
+  t.is(health.status, 200);
 });
 
 test.serial('the alert drill: cart-service stopped (both replicas), ServiceDown reaches the fake Telegram; the bot token is in no log', async (t) => {

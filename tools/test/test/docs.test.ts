@@ -1,6 +1,7 @@
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join, normalize } from 'node:path';
 import test from 'ava';
+import { defaultText, kitSettings, serviceSettings } from '@product-store/deploy';
 import { services, variables } from '@product-store/kit';
 import { repoRoot } from '../../cassandra/launcher';
 
@@ -8,6 +9,26 @@ const readme = readFileSync(join(repoRoot, 'README.md'), 'utf8');
 
 test('the README configuration table lists every variable the kit reads', (t) => {
   for (const variable of variables) t.true(readme.includes(`| \`${variable.name}\` |`), variable.name);
+});
+
+/** The README's rows of a table, by their first cell: the variable. */
+const rowsOf = (text: string) => new Map([...text.matchAll(/^\| `([A-Z0-9_]+)` \|(.*)\|$/gm)].map((m) => [m[1], m[2].split(' | ').map((cell) => cell.trim())]));
+const configuration = readme.slice(readme.indexOf('## Configuration'), readme.indexOf('## Behaviour worth knowing'));
+const [kitTable, ownTable] = configuration.split('Service-specific variables:').map(rowsOf);
+
+test("the README's configuration tables follow the declarations: each setting once, with its default", (t) => {
+  t.deepEqual([...kitTable.keys()].sort(), Object.keys(kitSettings).sort(), "the kit's table: the kit's settings (services/kit/src/settings.ts)");
+  for (const [name, setting] of Object.entries(kitSettings)) {
+    const [shown] = kitTable.get(name) ?? [];
+    if (defaultText(setting)) t.true(shown?.startsWith(`\`${defaultText(setting)}\``), `${name}: default ${defaultText(setting)}, the README says ${shown}`);
+  }
+  const own = Object.entries(serviceSettings).flatMap(([service, settings]) => Object.entries(settings).map(([name, setting]) => ({ service, name, setting })));
+  t.deepEqual([...ownTable.keys()].sort(), own.map((s) => s.name).sort(), "the services' table: each service's own settings (services/<service>/src/settings.ts)");
+  for (const { service, name, setting } of own) {
+    const [shownService, shownDefault] = ownTable.get(name) ?? [];
+    t.is(shownService, service, name);
+    if (defaultText(setting)) t.true(shownDefault?.startsWith(`\`${defaultText(setting)}\``), `${name}: default ${defaultText(setting)}, the README says ${shownDefault}`);
+  }
 });
 
 test('the README names every service with its port', (t) => {
