@@ -9,7 +9,6 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
-import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import Router from '@koa/router';
@@ -20,6 +19,7 @@ import { gatewayLimits, services, type ServiceName } from '@product-store/deploy
 import { freePort, waitForHttp, startProcess, type ManagedProcess } from '../../tools/stack/processes';
 import { IngressChart } from '../../charts/ingress';
 import { composeTarget, ingressSnippet, refusedPath, renderNginx, type GatewayTarget } from '../nginx';
+import { exchange } from './raw-http';
 
 const repoRoot = join(__dirname, '..', '..');
 
@@ -113,26 +113,9 @@ interface Answer {
 }
 
 /** One request as written, on its own connection (no client normalizes or refuses anything). */
-function raw(port: number, text: string, localAddress = '127.0.0.1'): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1', localAddress });
-    const chunks: Buffer[] = [];
-    socket.on('data', (c) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const all = Buffer.concat(chunks).toString('latin1');
-      const [head, ...rest] = all.split('\r\n\r\n');
-      const [statusLine, ...lines] = head.split('\r\n');
-      const headers: Record<string, string> = {};
-      for (const l of lines) {
-        const i = l.indexOf(':');
-        headers[l.slice(0, i).toLowerCase()] = l.slice(i + 1).trim();
-      }
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') });
-    });
-    // Not end(): nginx takes a half-closed connection for a client that left (499) and drops a proxied request.
-    socket.write(text);
-  });
+async function raw(port: number, text: string, localAddress = '127.0.0.1'): Promise<Answer> {
+  const answer = await exchange(port, text, localAddress);
+  return { status: answer.status, headers: Object.fromEntries(answer.headerLines), body: answer.body };
 }
 
 /** A request with a path sent exactly as given. */

@@ -8,7 +8,7 @@
 import { createSocket } from 'node:dgram';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
-import { connect, type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
@@ -16,6 +16,7 @@ import { buildStorefront } from '../../storefront/build';
 import { freePort, startProcess, waitForHttp, type ManagedProcess } from '../../tools/stack/processes';
 import { gatewayLimits } from '@product-store/deploy';
 import { composeTarget, renderNginx, renderStorefrontNginx, storefrontCsp } from '../nginx';
+import { exchange } from './raw-http';
 
 const work = mkdtempSync(join(tmpdir(), 'gateway-storefront-'));
 const logs: string[] = [];
@@ -85,22 +86,10 @@ interface Answer {
 }
 
 /** One request on its own connection, every header line kept (fetch would merge a repeated one). */
-function raw(port: number, method: string, path: string, extra: string[] = []): Promise<Answer> {
-  return new Promise((resolve, reject) => {
-    const socket = connect({ port, host: '127.0.0.1' });
-    const chunks: Buffer[] = [];
-    socket.on('data', (c) => chunks.push(c));
-    socket.on('error', reject);
-    socket.on('close', () => {
-      const all = Buffer.concat(chunks).toString('latin1');
-      const [head, ...rest] = all.split('\r\n\r\n');
-      const [statusLine, ...lines] = head.split('\r\n');
-      const headers = lines.map((l): [string, string] => [l.slice(0, l.indexOf(':')).toLowerCase(), l.slice(l.indexOf(':') + 1).trim()]);
-      resolve({ status: Number(statusLine.split(' ')[1]), headers, body: rest.join('\r\n\r\n') });
-    });
-    const body = method === 'POST' ? '{}' : '';
-    socket.write([`${method} ${path} HTTP/1.1`, 'Host: shop.example.com', 'Connection: close', ...extra, ...(body ? [`Content-Length: ${body.length}`] : []), '', body].join('\r\n'));
-  });
+async function raw(port: number, method: string, path: string, extra: string[] = []): Promise<Answer> {
+  const body = method === 'POST' ? '{}' : '';
+  const answer = await exchange(port, [`${method} ${path} HTTP/1.1`, 'Host: shop.example.com', 'Connection: close', ...extra, ...(body ? [`Content-Length: ${body.length}`] : []), '', body].join('\r\n'));
+  return { status: answer.status, headers: answer.headerLines, body: answer.body };
 }
 
 const all = (a: Answer, name: string) => a.headers.filter(([n]) => n === name).map(([, v]) => v);

@@ -123,16 +123,22 @@ async function slowReservations(stack: TestStack, holdMs: number, deadlineMs: nu
   };
 }
 
+/** A customer with two of five bags in the cart, and a checkout under one key through `ordersUrl`. */
+async function twoBagsInACart(s: ReturnType<typeof shop>, ordersUrl: string) {
+  const user = tokenFor('customer');
+  const beans = await s.product(5);
+  await s.fill(user, [[beans, 2]]);
+  const key = randomUUID();
+  const checkout = () => call(ordersUrl, '/orders', { method: 'POST', token: user, headers: { 'Idempotency-Key': key } });
+  return { user, beans, key, checkout };
+}
+
 test('a checkout slower than the response deadline: 503 CHECKOUT_PENDING with Retry-After at once, the checkout goes on, and the same key then gets its one order', async (t) => {
   const stack: TestStack = await startShop();
   const slow = await slowReservations(stack, 1500, 300);
   const s = shop(stack);
   try {
-    const user = tokenFor('customer');
-    const beans = await s.product(5);
-    await s.fill(user, [[beans, 2]]);
-    const key = randomUUID();
-    const checkout = () => call(slow.service.url, '/orders', { method: 'POST', token: user, headers: { 'Idempotency-Key': key } });
+    const { user, beans, checkout } = await twoBagsInACart(s, slow.service.url);
 
     const started = Date.now();
     const first = await checkout();
@@ -164,11 +170,8 @@ test('order-service stopped right after a CHECKOUT_PENDING answer: the checkout 
   const slow = await slowReservations(stack, 4000, 300, { SERVICE_CALL_TIMEOUT_MS: '10000' });
   const s = shop(stack);
   try {
-    const user = tokenFor('customer');
-    const beans = await s.product(5);
-    await s.fill(user, [[beans, 2]]);
-    const key = randomUUID();
-    const first = await call(slow.service.url, '/orders', { method: 'POST', token: user, headers: { 'Idempotency-Key': key } });
+    const { user, beans, key, checkout } = await twoBagsInACart(s, slow.service.url);
+    const first = await checkout();
     t.is(first.body.code, 'CHECKOUT_PENDING', first.text);
     // A rolling restart now: the request is answered, its checkout is not done.
     await slow.stop();
