@@ -349,6 +349,12 @@ function publicMaps(storefront: boolean): string[] {
   ];
 }
 
+/** The request id nginx logs and passes on: the client's (or gateway's) when it is sane, else its own. */
+const requestIdMap = ['map $http_x_request_id $req_id {', '    "~^[A-Za-z0-9._:-]{8,128}$" $http_x_request_id;', '    default $request_id;', '}'];
+
+/** nginx's temporary files, all under `dir` (a read-only root elsewhere). */
+const tempPaths = (dir: string) => ['client_body_temp_path', 'proxy_temp_path', 'fastcgi_temp_path', 'uwsgi_temp_path', 'scgi_temp_path'].map((d) => `${d} ${dir}/${d.replace('_path', '')};`);
+
 /**
  * The client's address behind trusted load balancers: their X-Forwarded-For, read from the right and
  * skipping the trusted ones (real_ip_recursive), becomes $remote_addr, which the limits key on and
@@ -383,10 +389,7 @@ export function renderNginx(target: GatewayTarget): string {
     ...realIp(target.trustedProxies),
     '',
     '# The client\'s request id when it is sane, else nginx\'s own; the services log it and echo it.',
-    'map $http_x_request_id $req_id {',
-    '    "~^[A-Za-z0-9._:-]{8,128}$" $http_x_request_id;',
-    '    default $request_id;',
-    '}',
+    ...requestIdMap,
     '',
     ...publicMaps(Boolean(target.storefront || target.storefrontUpstream)),
     '',
@@ -397,7 +400,7 @@ export function renderNginx(target: GatewayTarget): string {
     `client_body_buffer_size ${gatewayLimits.maxBodyKilobytes}k;`,
     'proxy_max_temp_file_size 0;',
     ...(target.tempDir
-      ? ['client_body_temp_path', 'proxy_temp_path', 'fastcgi_temp_path', 'uwsgi_temp_path', 'scgi_temp_path'].map((d) => `${d} ${target.tempDir}/${d.replace('_path', '')};`)
+      ? tempPaths(target.tempDir)
       : []),
     '',
     'gzip on;',
@@ -582,10 +585,7 @@ export function renderStorefrontNginx(options: StorefrontNginxOptions = {}): str
     `access_log ${options.accessLog ?? '/dev/stdout'} json;`,
     '',
     '# The request id the gateway (or ingress-nginx) sent when it is sane, else nginx\'s own.',
-    'map $http_x_request_id $req_id {',
-    '    "~^[A-Za-z0-9._:-]{8,128}$" $http_x_request_id;',
-    '    default $request_id;',
-    '}',
+    ...requestIdMap,
     '',
     '# Static files: GET and HEAD, on every path (the Allow of a 405); the 429 page is never used here.',
     'map $uri $gateway_allow {',
@@ -597,7 +597,7 @@ export function renderStorefrontNginx(options: StorefrontNginxOptions = {}): str
     '',
     'sendfile on;',
     'keepalive_timeout 65s;',
-    ...['client_body_temp_path', 'proxy_temp_path', 'fastcgi_temp_path', 'uwsgi_temp_path', 'scgi_temp_path'].map((d) => `${d} ${tempDir}/${d.replace('_path', '')};`),
+    ...tempPaths(tempDir),
     '',
     'gzip on;',
     'gzip_min_length 256;',
