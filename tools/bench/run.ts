@@ -215,7 +215,7 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     // Paxos per (add one line + checkout): sequential, fresh customers, from Cassandra's own counters,
     // less what the counters move by themselves over as long (background recovery passes).
     const paxos = await measurePaxos(metricsUrl, p.paxosCheckouts, async () => {
-      const r = await runWorker({ kind: 'checkout', cartUrl: url('cart-service'), ordersUrl: url('order-service'), tokens: [token(crypto.randomUUID())], productIds, ratePerSecond: 1000, durationMs: 1 });
+      const r = await oneCheckout(productIds, token);
       if (r.completed !== 1) throw new Error(`a checkout for the Paxos count failed: ${JSON.stringify(r.statuses)}`);
     });
 
@@ -278,6 +278,12 @@ async function createProducts(backendUrl: string, adminToken: string): Promise<s
   return productIds;
 }
 
+/** One (add a line + checkout) by a new customer, straight to the services (no nginx). */
+function oneCheckout(productIds: string[], token: Token): Promise<CheckoutResult> {
+  const service = (name: keyof typeof ports.services) => `http://127.0.0.1:${ports.services[name]}`;
+  return runWorker({ kind: 'checkout', cartUrl: service('cart-service'), ordersUrl: service('order-service'), tokens: [token(crypto.randomUUID())], productIds, ratePerSecond: 1000, durationMs: 1 });
+}
+
 /**
  * Open-loop checkouts (add a line, then POST /orders) at each of the plan's rates, through nginx when
  * there is one, by 200 customers of their own, each from a loopback address of its own.
@@ -331,7 +337,7 @@ async function threeNodeCheckouts(p: Plan, options: BenchOptions, env: NodeJS.Pr
     // As many sequential checkouts as the one-node run's Paxos count made before its open loop: the
     // services' and the nodes' first queries (prepares, JIT) are not measured on either side.
     for (let i = 0; i < p.paxosCheckouts; i++) {
-      await runWorker({ kind: 'checkout', cartUrl: `http://127.0.0.1:${ports.services['cart-service']}`, ordersUrl: `http://127.0.0.1:${ports.services['order-service']}`, tokens: [token(crypto.randomUUID())], productIds, ratePerSecond: 1000, durationMs: 1 });
+      await oneCheckout(productIds, token);
     }
     const checkouts = await openLoopCheckouts(p, gateway, productIds, '3 nodes', token);
     const commitlogSync = await withClient(cluster, nodeDurability).catch((err: Error) => `unknown (${err.message})`);
