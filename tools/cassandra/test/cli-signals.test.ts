@@ -65,7 +65,10 @@ test('npm run cassandra: one Ctrl-C (SIGINT to the group, forwarded again by npm
   t.true(existsSync(run.stoppedFile), 'the node was stopped by its SIGTERM, not killed');
   t.is(end.code, 0, run.output());
   t.false(alive(run.launcherPid));
-  t.regex(run.output(), /still stopping, ignored/);
+  // Whether the runner sees one SIGINT or two is up to the scheduler: when npm forwards its copy before
+  // the runner has taken the first, the kernel merges the two pending signals into one (a CI rehearsal
+  // saw just that). Either way the node must be stopped first; the second signal's own handling is the
+  // next test's, with the two signals 100 ms apart.
 });
 
 test('the runner as its own group: SIGINT twice, then it exits only once the node is gone', async (t) => {
@@ -78,6 +81,7 @@ test('the runner as its own group: SIGINT twice, then it exits only once the nod
   t.false(end.nodeAlive, `the node the runner owned outlived it:\n${run.output()}`);
   t.true(existsSync(run.stoppedFile));
   t.is(end.code, 0, run.output());
+  t.regex(run.output(), /still stopping, ignored/);
 });
 
 test('a third signal exits at once, and says what may be left running', async (t) => {
