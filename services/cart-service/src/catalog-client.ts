@@ -12,7 +12,8 @@ export function createCatalogClient({ config, log, onStop }: ServiceDeps): Catal
   return {
     async lookup(productIds) {
       if (productIds.length === 0) return new Map();
-      const res = await backend.call<{ items: CatalogProduct[] }>('POST', '/internal/products/lookup', { product_ids: productIds });
+      // A read (POST only for its list of ids): safe to send again.
+      const res = await backend.call<{ items: CatalogProduct[] }>('POST', '/internal/products/lookup', { product_ids: productIds }, { idempotent: true });
       if (res.status !== 200) {
         log.error('unexpected answer from a dependency', { dependency: 'backend', status: res.status, body: res.body });
         throw problems.unavailable('backend is unavailable; try again shortly.', 'DEPENDENCY_UNAVAILABLE');

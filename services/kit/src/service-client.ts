@@ -28,10 +28,23 @@ export function neverDelivered(err: unknown): boolean {
   return err instanceof Error && undelivered.has(err);
 }
 
+export interface CallOptions {
+  /**
+   * Whether sending the request twice does what sending it once does: such a call is sent again when
+   * the kept-alive connection it went out on turns out closed by the service (see `call`).
+   * @default true for GET, HEAD, PUT, DELETE and OPTIONS (HTTP's idempotent methods), false otherwise
+   */
+  idempotent?: boolean;
+}
+
+const idempotentMethods = new Set(['GET', 'HEAD', 'PUT', 'DELETE', 'OPTIONS']);
+/** How a connection the other side has closed fails a request written on it. */
+const closedConnectionCodes = new Set(['ECONNRESET', 'EPIPE']);
+
 export interface ServiceClient {
   readonly name: string;
   /** `T`: what the caller expects the body to be; unknown until the caller has checked it. */
-  call<T = unknown>(method: string, path: string, body?: unknown): Promise<ServiceResponse<T>>;
+  call<T = unknown>(method: string, path: string, body?: unknown, options?: CallOptions): Promise<ServiceResponse<T>>;
   close(): void;
 }
 
@@ -58,9 +71,17 @@ export function createServiceClient(options: { name: string; baseUrl: string; ti
     return problems.unavailable(`${options.name} is unavailable; try again shortly.`, 'DEPENDENCY_UNAVAILABLE');
   };
 
-  const call = <T>(method: string, path: string, body?: unknown) =>
+  /**
+   * One attempt. A call is sent once more, at once, when its first attempt got no answer because
+   *  - the connection was refused: the request reached no one (a replica stopping or not yet
+   *    listening; a new connection may reach another address of the name), or
+   *  - it went out on a kept-alive connection the service closed as the request was written (a
+   *    reset before any answer): the race every keep-alive client has with a server closing idle
+   *    connections, as a draining replica does. Only an idempotent call is sent again here: the reset
+   *    does not prove the service never read the request.
+   */
+  const attempt = <T>(method: string, path: string, payload: Buffer | undefined, idempotent: boolean, retry: boolean) =>
     new Promise<ServiceResponse<T>>((resolve, reject) => {
-      const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
       const headers: Record<string, string> = { Accept: 'application/json', [INTERNAL_TOKEN_HEADER]: options.internalToken };
       const requestId = currentRequest.getStore()?.requestId;
       if (requestId) headers['X-Request-Id'] = requestId;
@@ -68,9 +89,11 @@ export function createServiceClient(options: { name: string; baseUrl: string; ti
         headers['Content-Type'] = 'application/json';
         headers['Content-Length'] = String(payload.length);
       }
+      let answered = false;
       const req = send(
         { protocol: base.protocol, hostname: base.hostname, port: base.port, path, method, headers, agent, signal: AbortSignal.timeout(options.timeoutMs) },
         (res) => {
+          answered = true;
           const chunks: Buffer[] = [];
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('error', (err) => reject(unavailable(err.message)));
@@ -90,12 +113,23 @@ export function createServiceClient(options: { name: string; baseUrl: string; ti
         },
       );
       req.on('error', (err) => {
+        const code = (err as NodeJS.ErrnoException).code ?? '';
+        const refused = code === 'ECONNREFUSED';
+        const closedUnderIt = !answered && req.reusedSocket && closedConnectionCodes.has(code);
+        if (retry && (refused || (closedUnderIt && idempotent))) {
+          options.log.debug('sending a call again', { dependency: options.name, path, reason: refused ? 'connection refused' : 'kept-alive connection closed by the service' });
+          resolve(attempt<T>(method, path, payload, idempotent, false));
+          return;
+        }
         const problem = unavailable(err.name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : err.message);
-        if ((err as NodeJS.ErrnoException).code === 'ECONNREFUSED') undelivered.add(problem);
+        if (refused) undelivered.add(problem);
         reject(problem);
       });
       req.end(payload);
     });
+
+  const call = <T>(method: string, path: string, body?: unknown, callOptions: CallOptions = {}) =>
+    attempt<T>(method, path, body === undefined ? undefined : Buffer.from(JSON.stringify(body)), callOptions.idempotent ?? idempotentMethods.has(method.toUpperCase()), true);
 
   return { name: options.name, call, close: () => agent.destroy() };
 }
