@@ -13,19 +13,13 @@ import type { Construct } from 'constructs';
 import type { ServiceName } from '@product-store/deploy';
 import {
   clusterComponent,
-  componentContainer,
   componentInitContainer,
   componentLabels,
   componentService,
-  disruptionBudget,
   envVars,
   httpProbe,
-  podTemplate,
   ProductStoreChart,
-  scratchMount,
-  scratchVolume,
-  selectorLabels,
-  tmpDir,
+  replicatedDeployment,
 } from './lib/workload';
 
 export interface ServiceChartProps {
@@ -49,52 +43,21 @@ export class ServiceChart extends ProductStoreChart {
     if (!component.liveness || !component.readiness) throw new Error(`${component.name}: the spec gives no HTTP probes`);
     if (!component.migrate) throw new Error(`${component.name}: the spec gives no migration step`);
 
-    const deployment = new k8s.KubeDeployment(this, 'deployment', {
-      metadata: { name: component.name, labels: componentLabels(component) },
-      spec: {
-        // No replicas: the autoscaler owns the count, and `kubectl apply` must not reset it.
-        selector: { matchLabels: selectorLabels(component.name) },
-        revisionHistoryLimit: 5,
-        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
-        template: podTemplate(component, {
-          terminationGracePeriodSeconds: props.terminationGracePeriodSeconds ?? 20,
-          topologySpreadConstraints: [
-            {
-              maxSkew: 1,
-              topologyKey: 'kubernetes.io/hostname',
-              whenUnsatisfiable: 'ScheduleAnyway',
-              labelSelector: { matchLabels: selectorLabels(component.name) },
-            },
-          ],
-          // The migration step (services/kit/src/database-roles.ts): the schema, the service's Cassandra
-          // role and its grants, as the superuser, before each pod's service starts as that role. The
-          // superuser's password is in this container's environment only.
-          initContainers: [
-            componentInitContainer(component, {
-              name: 'migrate',
-              command: component.migrate.command,
-              env: envVars(component.migrate.env),
-              volumeMounts: [scratchMount(tmpDir)],
-            }),
-          ],
-          containers: [
-            componentContainer(component, {
-              // Start-up connects to Cassandra and migrates before the port opens.
-              startup: httpProbe(component.liveness, { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 60 }),
-              lifecycle: { preStop: { exec: { command: ['sleep', String(props.drainDelaySeconds ?? 5)] } } },
-              volumeMounts: [scratchMount(tmpDir)],
-            }),
-          ],
-          volumes: [scratchVolume(tmpDir)],
-        }),
+    const deployment = replicatedDeployment(this, component, {
+      terminationGracePeriodSeconds: props.terminationGracePeriodSeconds ?? 20,
+      // The migration step (services/kit/src/database-roles.ts): the schema, the service's Cassandra
+      // role and its grants, as the superuser, before each pod's service starts as that role. The
+      // superuser's password is in this container's environment only.
+      initContainers: [componentInitContainer(component, { name: 'migrate', command: component.migrate.command, env: envVars(component.migrate.env), volumeMounts: [] })],
+      container: {
+        // Start-up connects to Cassandra and migrates before the port opens.
+        startup: httpProbe(component.liveness, { periodSeconds: 2, timeoutSeconds: 2, failureThreshold: 60 }),
+        lifecycle: { preStop: { exec: { command: ['sleep', String(props.drainDelaySeconds ?? 5)] } } },
       },
     });
-
-    componentService(this, component);
     // Prometheus scrapes every pod through this one, not-ready pods too: a failing pod shows as
     // `up == 0` (ServiceDown) instead of silently leaving the target list.
     componentService(this, component, { name: `${component.name}-pods`, headless: true, publishNotReadyAddresses: true });
-    disruptionBudget(this, component, { minAvailable: 1 });
 
     new k8s.KubeHorizontalPodAutoscalerV2(this, 'hpa', {
       metadata: { name: component.name, labels: componentLabels(component) },

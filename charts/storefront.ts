@@ -9,21 +9,8 @@
  * It holds no state and reads no setting: no autoscaler (two small pods serve static files far past
  * what the API behind the same Ingress can take), no configuration, /tmp the only writable folder.
  */
-import * as k8s from 'cdk8s-plus-27/lib/imports/k8s';
 import type { Construct } from 'constructs';
-import {
-  clusterComponent,
-  componentContainer,
-  componentLabels,
-  componentService,
-  disruptionBudget,
-  podTemplate,
-  ProductStoreChart,
-  scratchMount,
-  scratchVolume,
-  selectorLabels,
-  tmpDir,
-} from './lib/workload';
+import { clusterComponent, ProductStoreChart, replicatedDeployment } from './lib/workload';
 
 export interface StorefrontChartProps {
   /** @default 2 */
@@ -33,30 +20,7 @@ export interface StorefrontChartProps {
 export class StorefrontChart extends ProductStoreChart {
   constructor(scope: Construct, id: string, props: StorefrontChartProps = {}) {
     super(scope, id);
-    const component = clusterComponent('storefront');
-    new k8s.KubeDeployment(this, 'deployment', {
-      metadata: { name: component.name, labels: componentLabels(component) },
-      spec: {
-        replicas: props.replicas ?? 2,
-        selector: { matchLabels: selectorLabels(component.name) },
-        revisionHistoryLimit: 5,
-        strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
-        template: podTemplate(component, {
-          topologySpreadConstraints: [
-            {
-              maxSkew: 1,
-              topologyKey: 'kubernetes.io/hostname',
-              whenUnsatisfiable: 'ScheduleAnyway',
-              labelSelector: { matchLabels: selectorLabels(component.name) },
-            },
-          ],
-          // nginx writes its pid and temporary files to /tmp; the root filesystem is read-only.
-          containers: [componentContainer(component, { volumeMounts: [scratchMount(tmpDir)] })],
-          volumes: [scratchVolume(tmpDir)],
-        }),
-      },
-    });
-    componentService(this, component);
-    disruptionBudget(this, component, { minAvailable: 1 });
+    // nginx writes its pid and temporary files to /tmp, the one writable folder.
+    replicatedDeployment(this, clusterComponent('storefront'), { replicas: props.replicas ?? 2 });
   }
 }

@@ -329,6 +329,55 @@ export function disruptionBudget(scope: Construct, component: Component, budget:
   });
 }
 
+// --- replicated stateless components ----------------------------------------------------------
+
+export interface ReplicatedOptions {
+  /** Pods. @default none: an autoscaler owns the count, and `kubectl apply` must not reset it */
+  readonly replicas?: number;
+  /** The spec's container, with /tmp mounted. @default the spec's container as it is */
+  readonly container?: ContainerOptions;
+  /** @default none */
+  readonly initContainers?: k8s.Container[];
+  /** @default 30 (Kubernetes' default) */
+  readonly terminationGracePeriodSeconds?: number;
+}
+
+/**
+ * A stateless component in several pods: a Deployment rolled one new pod at a time (none taken down
+ * before its replacement is ready), its pods spread over the hosts, a read-only root filesystem with
+ * a scratch /tmp (mounted in every init container too), its Service and a budget keeping one pod
+ * available through a drain.
+ */
+export function replicatedDeployment(scope: Construct, component: Component, options: ReplicatedOptions = {}): k8s.KubeDeployment {
+  const tmp = scratchMount(tmpDir);
+  const deployment = new k8s.KubeDeployment(scope, 'deployment', {
+    metadata: { name: component.name, labels: componentLabels(component) },
+    spec: {
+      replicas: options.replicas,
+      selector: { matchLabels: selectorLabels(component.name) },
+      revisionHistoryLimit: 5,
+      strategy: { type: 'RollingUpdate', rollingUpdate: { maxSurge: k8s.IntOrString.fromNumber(1), maxUnavailable: k8s.IntOrString.fromNumber(0) } },
+      template: podTemplate(component, {
+        terminationGracePeriodSeconds: options.terminationGracePeriodSeconds,
+        topologySpreadConstraints: [
+          {
+            maxSkew: 1,
+            topologyKey: 'kubernetes.io/hostname',
+            whenUnsatisfiable: 'ScheduleAnyway',
+            labelSelector: { matchLabels: selectorLabels(component.name) },
+          },
+        ],
+        initContainers: options.initContainers?.map((c) => ({ ...c, volumeMounts: [...(c.volumeMounts ?? []), tmp] })),
+        containers: [componentContainer(component, { ...options.container, volumeMounts: [...(options.container?.volumeMounts ?? []), tmp] })],
+        volumes: [scratchVolume(tmpDir)],
+      }),
+    },
+  });
+  componentService(scope, component);
+  disruptionBudget(scope, component, { minAvailable: 1 });
+  return deployment;
+}
+
 // --- single-replica tools -----------------------------------------------------------------------
 
 export interface SingleReplicaOptions {

@@ -204,24 +204,33 @@ function migrateEnv(name: ServiceName): Record<string, EnvSource> {
   };
 }
 
-const serviceComponents: Component[] = services.map((s) => ({
-  name: s.name,
-  role: 'service',
-  image: imageOf(s.name),
-  user: 10001,
-  ports: [{ name: 'http', port: s.port }],
-  env: serviceEnv(s.name),
-  liveness: { path: '/health', port: s.port },
-  readiness: { path: '/ready', port: s.port },
-  configFiles: [],
-  data: [],
-  resources: { cpu: { request: '100m', limit: '1' }, memory: { request: '192Mi', limit: '384Mi' } },
-  migrate: { command: ['node', '--enable-source-maps', 'dist/main.js', 'migrate'], env: migrateEnv(s.name) },
-}));
+/** A component as the table below declares it: what it leaves out (env, files, data), it has none of. */
+type Declared = Omit<Component, 'env' | 'configFiles' | 'data'> & Partial<Pick<Component, 'env' | 'configFiles' | 'data'>>;
+const declare = (c: Declared): Component => ({ env: {}, configFiles: [], data: [], ...c });
+/** Liveness and readiness probes on one port: one path, or one each. */
+const httpProbes = (port: number, liveness: string, readiness = liveness): Pick<Component, 'liveness' | 'readiness'> => ({
+  liveness: { path: liveness, port },
+  readiness: { path: readiness, port },
+});
+
+const serviceComponents: Component[] = services.map((s) =>
+  declare({
+    name: s.name,
+    role: 'service',
+    image: imageOf(s.name),
+    user: 10001,
+    ports: [{ name: 'http', port: s.port }],
+    env: serviceEnv(s.name),
+    ...httpProbes(s.port, '/health', '/ready'),
+    resources: { cpu: { request: '100m', limit: '1' }, memory: { request: '192Mi', limit: '384Mi' } },
+    migrate: { command: ['node', '--enable-source-maps', 'dist/main.js', 'migrate'], env: migrateEnv(s.name) },
+  }),
+);
 
 export const components: Component[] = [
   ...serviceComponents,
-  {
+  declare({
+    // The one database: one node in compose, a StatefulSet of CLUSTER_CASSANDRA_NODES in a cluster.
     name: 'cassandra',
     role: 'database',
     image: imageOf('cassandra'),
@@ -249,13 +258,12 @@ export const components: Component[] = [
       CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW: config('CASSANDRA_COMMITLOG_SYNC_GROUP_WINDOW', '10ms'),
       CASSANDRA_COMMITLOG_SYNC_PERIOD: config('CASSANDRA_COMMITLOG_SYNC_PERIOD', '10s'),
     },
-    liveness: undefined,
-    readiness: undefined,
     configFiles: [{ source: 'monitoring/cassandra/jmx-exporter.yaml', mountPath: '/etc/cassandra-exporter/jmx-exporter.yaml' }],
     data: [{ name: 'cassandra-data', mountPath: '/var/lib/cassandra', size: '20Gi' }],
     resources: { cpu: { request: '1', limit: '2' }, memory: { request: '2Gi', limit: '3Gi' } },
-  },
-  {
+  }),
+  declare({
+    // The only public entry in compose (the cluster's is ingress-nginx): routes, rate limits, TLS.
     name: 'nginx',
     role: 'gateway',
     image: images.thirdParty.nginx,
@@ -275,10 +283,9 @@ export const components: Component[] = [
       // Writes TRUSTED_PROXIES into the file nginx.conf includes, before nginx starts.
       { source: 'gateway/trusted-proxies.sh', mountPath: '/etc/nginx/trusted-proxies.sh' },
     ],
-    data: [],
     resources: { cpu: { request: '50m', limit: '1' }, memory: { request: '64Mi', limit: '128Mi' } },
-  },
-  {
+  }),
+  declare({
     // The storefront's static files in nginx-unprivileged (images/storefront): behind the compose
     // gateway, which proxies `/` to it, and behind the cluster's Ingress (`/`). Same image, same user
     // as the nginx image it is built on. The probe asks `/` (index.html): the files are there.
@@ -287,42 +294,35 @@ export const components: Component[] = [
     image: imageOf('storefront'),
     user: 101,
     ports: [{ name: 'http', port: infrastructure.storefront.port }],
-    env: {},
-    liveness: { path: '/', port: infrastructure.storefront.port },
-    readiness: { path: '/', port: infrastructure.storefront.port },
-    configFiles: [],
-    data: [],
+    ...httpProbes(infrastructure.storefront.port, '/'),
     resources: { cpu: { request: '10m', limit: '200m' }, memory: { request: '16Mi', limit: '64Mi' } },
-  },
-  {
+  }),
+  declare({
+    // nginx's stub_status as Prometheus metrics.
     name: 'nginx-exporter',
     role: 'gateway',
     image: images.thirdParty.nginxExporter,
     user: 65534,
     ports: [{ name: 'metrics', port: infrastructure.nginxExporter.port }],
-    env: {},
-    liveness: { path: '/metrics', port: infrastructure.nginxExporter.port },
-    readiness: { path: '/metrics', port: infrastructure.nginxExporter.port },
-    configFiles: [],
-    data: [],
+    ...httpProbes(infrastructure.nginxExporter.port, '/metrics'),
     resources: { cpu: { request: '10m', limit: '100m' }, memory: { request: '16Mi', limit: '64Mi' } },
     args: [`--nginx.scrape-uri=http://nginx:${infrastructure.nginx.statusPort}/stub_status`],
-  },
-  {
+  }),
+  declare({
+    // Scrapes every replica and evaluates the alert rules (monitoring/prometheus).
     name: 'prometheus',
     role: 'monitoring',
     image: images.thirdParty.prometheus,
     user: 65534,
     ports: [{ name: 'http', port: infrastructure.prometheus.port }],
-    env: {},
-    liveness: { path: '/-/healthy', port: infrastructure.prometheus.port },
-    readiness: { path: '/-/ready', port: infrastructure.prometheus.port },
+    ...httpProbes(infrastructure.prometheus.port, '/-/healthy', '/-/ready'),
     configFiles: [{ source: 'monitoring/prometheus/rules/product-store.rules.yml', mountPath: '/etc/prometheus/rules/product-store.rules.yml' }],
     data: [{ name: 'prometheus-data', mountPath: '/prometheus', size: '20Gi' }],
     resources: { cpu: { request: '250m', limit: '1' }, memory: { request: '512Mi', limit: '1Gi' } },
     args: ['--config.file=/etc/prometheus/prometheus.yml', '--storage.tsdb.path=/prometheus', '--storage.tsdb.retention.time=15d', '--web.enable-lifecycle'],
-  },
-  {
+  }),
+  declare({
+    // Sends the alerts to Telegram (monitoring/alertmanager).
     name: 'alertmanager',
     role: 'monitoring',
     image: images.thirdParty.alertmanager,
@@ -334,8 +334,7 @@ export const components: Component[] = [
       // Telegram's Bot API, or a relay where it is blocked (render.sh writes it into api_url).
       TELEGRAM_API_URL: config('TELEGRAM_API_URL', 'https://api.telegram.org'),
     },
-    liveness: { path: '/-/healthy', port: infrastructure.alertmanager.port },
-    readiness: { path: '/-/ready', port: infrastructure.alertmanager.port },
+    ...httpProbes(infrastructure.alertmanager.port, '/-/healthy', '/-/ready'),
     configFiles: [
       { source: 'monitoring/alertmanager/alertmanager.yml', mountPath: '/etc/alertmanager/source/alertmanager.yml' },
       { source: 'monitoring/alertmanager/templates/telegram.tmpl', mountPath: '/etc/alertmanager/source/templates/telegram.tmpl' },
@@ -343,8 +342,9 @@ export const components: Component[] = [
     ],
     data: [{ name: 'alertmanager-data', mountPath: '/alertmanager', size: '1Gi' }],
     resources: { cpu: { request: '50m', limit: '200m' }, memory: { request: '64Mi', limit: '128Mi' } },
-  },
-  {
+  }),
+  declare({
+    // The provisioned dashboards (monitoring/grafana).
     name: 'grafana',
     role: 'monitoring',
     image: images.thirdParty.grafana,
@@ -356,8 +356,7 @@ export const components: Component[] = [
       GF_PATHS_DATA: { value: grafanaDataPath },
     },
     // /healthz answers while the web server runs; /api/health also queries Grafana's database.
-    liveness: { path: '/healthz', port: infrastructure.grafana.port },
-    readiness: { path: '/api/health', port: infrastructure.grafana.port },
+    ...httpProbes(infrastructure.grafana.port, '/healthz', '/api/health'),
     configFiles: [
       { source: 'monitoring/grafana/grafana.ini', mountPath: '/etc/grafana/grafana.ini' },
       { source: 'monitoring/grafana/provisioning/datasources/datasources.yaml', mountPath: '/etc/grafana/provisioning/datasources/datasources.yaml' },
@@ -369,8 +368,9 @@ export const components: Component[] = [
     ],
     data: [{ name: 'grafana-data', mountPath: grafanaDataPath, size: '2Gi' }],
     resources: { cpu: { request: '100m', limit: '500m' }, memory: { request: '128Mi', limit: '512Mi' } },
-  },
-  {
+  }),
+  declare({
+    // Takes the services' OTLP traces; in memory, so they last until it restarts.
     name: 'jaeger',
     role: 'tracing',
     image: images.thirdParty.jaeger,
@@ -382,12 +382,9 @@ export const components: Component[] = [
       { name: 'admin', port: jaegerAdminPort },
     ],
     env: { COLLECTOR_OTLP_ENABLED: { value: 'true' }, MEMORY_MAX_TRACES: { value: '50000' } },
-    liveness: { path: '/', port: jaegerAdminPort },
-    readiness: { path: '/', port: jaegerAdminPort },
-    configFiles: [],
-    data: [],
+    ...httpProbes(jaegerAdminPort, '/'),
     resources: { cpu: { request: '100m', limit: '500m' }, memory: { request: '256Mi', limit: '1Gi' } },
-  },
+  }),
 ];
 
 export function component(name: string): Component {
