@@ -206,9 +206,8 @@ function readKey(ctx: Context, spec: IdempotencyKeySpec | undefined): string | u
   return key;
 }
 
-async function bodyOf(ctx: Context, spec: BodySpec | undefined): Promise<unknown> {
-  if (!spec) return undefined;
-  const schema = spec.required ? spec.schema : spec.schema.optional();
+async function bodyOf(ctx: Context, spec: BodySpec | undefined, schema: z.ZodType | undefined): Promise<unknown> {
+  if (!spec || !schema) return undefined;
   const raw = await readBody(ctx);
   if (spec.deferred) return { raw, parse: () => parseWith(schema, raw) } satisfies DeferredBody<unknown>;
   return parseWith(schema, raw);
@@ -216,11 +215,13 @@ async function bodyOf(ctx: Context, spec: BodySpec | undefined): Promise<unknown
 
 /** The Koa middleware of one route: its input parsed in the kit's order, then its handler. */
 function handle<C>(route: Route<C>, context: C): Middleware {
+  // Built here, once per route: a zod schema costs more to build than to run.
+  const bodySchema = route.body && (route.body.required ? route.body.schema : route.body.schema.optional());
   return async (ctx) => {
     const params = parseParams(ctx, route.params);
     const idempotencyKey = readKey(ctx, route.idempotencyKey);
     const query = route.query ? parseQuery(ctx, (route.query as QuerySpec).schema) : undefined;
-    const body = await bodyOf(ctx, route.body);
+    const body = await bodyOf(ctx, route.body, bodySchema);
     const answer = await route.handler(ctx, { params, query, body, idempotencyKey } as RouteInput<unknown, unknown, unknown, unknown>, context);
     if (answer !== undefined) {
       ctx.status = route.success?.status ?? 200;
