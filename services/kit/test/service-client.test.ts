@@ -5,7 +5,7 @@
  * idempotent call again on a new connection, and never a call that is not.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { createLogger, createServiceClient, HttpProblem, neverDelivered } from '../src';
 
 interface Played {
@@ -61,17 +61,19 @@ async function replicaClosingUnderTheSecondRequest(): Promise<Played> {
   };
 }
 
-function client(url: string) {
-  return createServiceClient({ name: 'backend', baseUrl: url, timeoutMs: 2000, log: createLogger({ level: 'error' }), internalToken: 'x'.repeat(32) });
-}
-
-test('an idempotent call whose kept-alive connection is reset under it is sent again, on a new connection', async (t) => {
+/** The replica above and a client of it, both closed when the test ends. */
+async function replicaAndClient(t: ExecutionContext) {
   const replica = await replicaClosingUnderTheSecondRequest();
-  const backend = client(replica.url);
+  const backend = createServiceClient({ name: 'backend', baseUrl: replica.url, timeoutMs: 2000, log: createLogger({ level: 'error' }), internalToken: 'x'.repeat(32) });
   t.teardown(async () => {
     backend.close();
     await replica.close();
   });
+  return { replica, backend };
+}
+
+test('an idempotent call whose kept-alive connection is reset under it is sent again, on a new connection', async (t) => {
+  const { replica, backend } = await replicaAndClient(t);
   t.deepEqual((await backend.call('GET', '/internal/a')).body, { connection: 1, served: 1 });
   const again = await backend.call('GET', '/internal/b');
   t.deepEqual(again.body, { connection: 2, served: 1 }, 'answered on a new connection');
@@ -79,12 +81,7 @@ test('an idempotent call whose kept-alive connection is reset under it is sent a
 });
 
 test('a POST declared idempotent (a read) is sent again the same way', async (t) => {
-  const replica = await replicaClosingUnderTheSecondRequest();
-  const backend = client(replica.url);
-  t.teardown(async () => {
-    backend.close();
-    await replica.close();
-  });
+  const { replica, backend } = await replicaAndClient(t);
   await backend.call('POST', '/internal/products/lookup', { product_ids: [] }, { idempotent: true });
   const again = await backend.call('POST', '/internal/products/lookup', { product_ids: [] }, { idempotent: true });
   t.deepEqual(again.body, { connection: 2, served: 1 });
@@ -92,12 +89,7 @@ test('a POST declared idempotent (a read) is sent again the same way', async (t)
 });
 
 test('a POST that is not idempotent is never sent twice: the caller gets a 503 whose delivery is unknown', async (t) => {
-  const replica = await replicaClosingUnderTheSecondRequest();
-  const backend = client(replica.url);
-  t.teardown(async () => {
-    backend.close();
-    await replica.close();
-  });
+  const { replica, backend } = await replicaAndClient(t);
   await backend.call('POST', '/internal/reservations', { reservation_id: 'a' });
   const err = await t.throwsAsync(backend.call('POST', '/internal/reservations', { reservation_id: 'b' }));
   t.true(err instanceof HttpProblem);
