@@ -66,13 +66,18 @@ export function operationFor(db: Client, op: CqlOperation): () => Promise<unknow
   }
 }
 
-export async function runCqlLoad(spec: CqlLoadSpec): Promise<CqlLoadResult> {
-  const db = new Client(
+/** A client of the bench's Cassandra with the kit's own options (prepare, LOCAL_QUORUM, the retry policy). */
+export function benchClient(spec: Pick<CqlLoadSpec, 'host' | 'port' | 'keyspace'>): Client {
+  return new Client(
     clientOptions(
       { contactPoints: [spec.host], port: spec.port, keyspace: spec.keyspace, localDataCenter: 'datacenter1', replicationFactor: 1, requestTimeoutMs: 2000 },
       spec.keyspace,
     ),
   );
+}
+
+export async function runCqlLoad(spec: CqlLoadSpec): Promise<CqlLoadResult> {
+  const db = benchClient(spec);
   await db.connect();
   const operation = operationFor(db, spec.operation);
   await operation(); // prepares the statements

@@ -69,6 +69,7 @@ const ports = {
   raw: 18290,
   kit: 18291,
   koa: 18292,
+  koaProduct: 18293,
 } as const;
 
 /** Source addresses for the gateway runs: one per connection or customer, so no single address is throttled. */
@@ -165,6 +166,12 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     await start('raw-http', ['--require', 'tsx/cjs', join(__dirname, 'servers', 'raw-health.ts')], ports.raw, '/health');
     await start('kit-app', ['--require', 'tsx/cjs', '--require', instrumentation, join(__dirname, 'servers', 'kit-health.ts')], ports.kit, '/health');
     await start('koa-alone', ['--require', 'tsx/cjs', join(__dirname, 'servers', 'koa-health.ts')], ports.koa, '/health');
+    // The ceiling of backend's GET /products/{id}: Koa alone on the route's two queries (servers/koa-product.ts).
+    await start('koa-product', ['--require', 'tsx/cjs', join(__dirname, 'servers', 'koa-product.ts')], ports.koaProduct, '/health', {
+      CASSANDRA_HOST: cassandra.host,
+      CASSANDRA_PORT: String(cassandra.port),
+      CASSANDRA_KEYSPACE: loadConfig('backend', env).cassandra.keyspace,
+    });
     await start('backend-traced', ['--require', 'tsx/cjs', '--require', instrumentation, join(repoRoot, 'services', 'backend', 'src', 'main.ts')], ports.tracedBackend, '/ready', {
       CASSANDRA_HOST: cassandra.host,
       CASSANDRA_PORT: String(cassandra.port),
@@ -200,6 +207,10 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     // The ceiling of the line above: Koa and @koa/router with nothing of the kit (the kit can be no faster).
     comparisons.push(await compare('trivial route, Koa alone', 'Koa + @koa/router / raw node:http', [httpSide('Koa alone', http(`http://127.0.0.1:${ports.koa}`, '/health')), httpSide('raw node:http', http(`http://127.0.0.1:${ports.raw}`, '/health'))], cmp));
     comparisons.push(await compare('GET /products/{id}', 'route / driver alone', [httpSide('backend', http(url('backend'), productPath)), cqlSide('driver', { ...db, operation: { route: 'product', productId: productIds[0] } })], cmp));
+    // Its ceiling: Koa alone on the same two queries (no kit), against the same driver-alone loop.
+    comparisons.push(
+      await compare('GET /products/{id}, Koa alone', 'Koa + driver / driver alone', [httpSide('Koa alone', http(`http://127.0.0.1:${ports.koaProduct}`, productPath)), cqlSide('driver', { ...db, operation: { route: 'product', productId: productIds[0] } })], cmp),
+    );
     comparisons.push(await compare('GET /products?limit=20', 'route / driver alone', [httpSide('backend', http(url('backend'), '/products?limit=20')), cqlSide('driver', { ...db, operation: { route: 'products', limit: 20 } })], cmp));
     comparisons.push(
       await compare('GET /cart (3 lines)', 'route / driver alone', [httpSide('cart-service', http(url('cart-service'), '/cart', { headers: { Authorization: `Bearer ${cartToken}` } })), cqlSide('driver', { ...db, operation: { route: 'cart', userId: cartUser } })], cmp),
