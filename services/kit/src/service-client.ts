@@ -31,7 +31,7 @@ export function neverDelivered(err: unknown): boolean {
 export interface CallOptions {
   /**
    * Whether sending the request twice does what sending it once does: such a call is sent again when
-   * the kept-alive connection it went out on turns out closed by the service (see `call`).
+   * the kept-alive connection it went out on turns out closed by the service (see `attempt` below).
    * @default true for GET, HEAD, PUT, DELETE and OPTIONS (HTTP's idempotent methods), false otherwise
    */
   idempotent?: boolean;
@@ -62,7 +62,7 @@ export function createServiceClient(options: { name: string; baseUrl: string; ti
   const base = new URL(options.baseUrl);
   const secure = base.protocol === 'https:';
   // Idle sockets close after 1 s, before a draining replica closes its idle connections (drain.ts,
-  // 1.5 s): a request is never sent on a connection the server is closing.
+  // 1.5 s): normally no request goes out on a connection the server is closing (but see `attempt`).
   const agentOptions = { keepAlive: true, keepAliveMsecs: 1000, maxSockets: 64, maxFreeSockets: 16, timeout: 1000 };
   const agent = secure ? new HttpsAgent(agentOptions) : new Agent(agentOptions);
   const send = secure ? httpsRequest : request;
@@ -71,27 +71,43 @@ export function createServiceClient(options: { name: string; baseUrl: string; ti
     return problems.unavailable(`${options.name} is unavailable; try again shortly.`, 'DEPENDENCY_UNAVAILABLE');
   };
 
+  interface Call {
+    method: string;
+    path: string;
+    headers: Record<string, string>;
+    payload: Buffer | undefined;
+    idempotent: boolean;
+    /** The call's one timeout, over every attempt: SERVICE_CALL_TIMEOUT_MS bounds the call, not each attempt. */
+    signal: AbortSignal;
+  }
+
   /**
-   * One attempt. A call is sent once more, at once, when its first attempt got no answer because
+   * One attempt. The first is sent once more, at once and within the same timeout, when it got no
+   * answer because
    *  - the connection was refused: the request reached no one (a replica stopping or not yet
    *    listening; a new connection may reach another address of the name), or
-   *  - it went out on a kept-alive connection the service closed as the request was written (a
-   *    reset before any answer): the race every keep-alive client has with a server closing idle
-   *    connections, as a draining replica does. Only an idempotent call is sent again here: the reset
-   *    does not prove the service never read the request.
+   *  - it went out on a kept-alive connection that the service closed under it (a reset before any
+   *    answer): the idle timers above keep clear of a draining replica's, but a late timer on a busy
+   *    event loop, a replica that died or a drain cut at its timeout still close connections a request
+   *    is on. Only an idempotent call is sent again then: the reset does not prove the service never
+   *    read it.
+   * The second attempt opens a connection of its own (no pool): the pool's other idle connections may
+   * lead to the same closing replica.
    */
-  const attempt = <T>(method: string, path: string, payload: Buffer | undefined, idempotent: boolean, retry: boolean) =>
+  const attempt = <T>(call: Call, first: boolean) =>
     new Promise<ServiceResponse<T>>((resolve, reject) => {
-      const headers: Record<string, string> = { Accept: 'application/json', [INTERNAL_TOKEN_HEADER]: options.internalToken };
-      const requestId = currentRequest.getStore()?.requestId;
-      if (requestId) headers['X-Request-Id'] = requestId;
-      if (payload) {
-        headers['Content-Type'] = 'application/json';
-        headers['Content-Length'] = String(payload.length);
-      }
       let answered = false;
       const req = send(
-        { protocol: base.protocol, hostname: base.hostname, port: base.port, path, method, headers, agent, signal: AbortSignal.timeout(options.timeoutMs) },
+        {
+          protocol: base.protocol,
+          hostname: base.hostname,
+          port: base.port,
+          path: call.path,
+          method: call.method,
+          headers: call.headers,
+          agent: first ? agent : false,
+          signal: call.signal,
+        },
         (res) => {
           answered = true;
           const chunks: Buffer[] = [];
@@ -116,20 +132,30 @@ export function createServiceClient(options: { name: string; baseUrl: string; ti
         const code = (err as NodeJS.ErrnoException).code ?? '';
         const refused = code === 'ECONNREFUSED';
         const closedUnderIt = !answered && req.reusedSocket && closedConnectionCodes.has(code);
-        if (retry && (refused || (closedUnderIt && idempotent))) {
-          options.log.debug('sending a call again', { dependency: options.name, path, reason: refused ? 'connection refused' : 'kept-alive connection closed by the service' });
-          resolve(attempt<T>(method, path, payload, idempotent, false));
+        if (first && !call.signal.aborted && (refused || (closedUnderIt && call.idempotent))) {
+          options.log.debug('sending a call again', { dependency: options.name, path: call.path, reason: refused ? 'connection refused' : 'kept-alive connection closed by the service' });
+          resolve(attempt<T>(call, false));
           return;
         }
         const problem = unavailable(err.name === 'AbortError' ? `no answer within ${options.timeoutMs} ms` : err.message);
         if (refused) undelivered.add(problem);
         reject(problem);
       });
-      req.end(payload);
+      req.end(call.payload);
     });
 
-  const call = <T>(method: string, path: string, body?: unknown, callOptions: CallOptions = {}) =>
-    attempt<T>(method, path, body === undefined ? undefined : Buffer.from(JSON.stringify(body)), callOptions.idempotent ?? idempotentMethods.has(method.toUpperCase()), true);
+  const call = <T>(method: string, path: string, body?: unknown, callOptions: CallOptions = {}) => {
+    const payload = body === undefined ? undefined : Buffer.from(JSON.stringify(body));
+    const headers: Record<string, string> = { Accept: 'application/json', [INTERNAL_TOKEN_HEADER]: options.internalToken };
+    const requestId = currentRequest.getStore()?.requestId;
+    if (requestId) headers['X-Request-Id'] = requestId;
+    if (payload) {
+      headers['Content-Type'] = 'application/json';
+      headers['Content-Length'] = String(payload.length);
+    }
+    const idempotent = callOptions.idempotent ?? idempotentMethods.has(method.toUpperCase());
+    return attempt<T>({ method, path, headers, payload, idempotent, signal: AbortSignal.timeout(options.timeoutMs) }, true);
+  };
 
   return { name: options.name, call, close: () => agent.destroy() };
 }

@@ -171,10 +171,10 @@ export const fields = {
   text: textField,
 };
 
-/** Path ids: a malformed id names no resource, so it is a 404 like a missing one. */
 /** Built once: a zod schema costs more to build than to run, and pathId runs on every request with an id in its path. */
 const uuidSchema = fields.uuid();
 
+/** Path ids: a malformed id names no resource, so it is a 404 like a missing one. */
 export function pathId(value: string | undefined, what = 'resource'): string {
   if (!value || !uuidSchema.safeParse(value).success) throw problems.notFound(`No ${what} with this id.`);
   return value.toLowerCase();

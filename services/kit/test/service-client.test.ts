@@ -1,8 +1,9 @@
 /**
  * The service client against a raw TCP server that plays a replica closing a kept-alive connection
- * just as the next request is written on it (a draining replica closing its idle connections): the
+ * under the next request written on it (a replica that died, or a drain cut at its timeout): the
  * server reads that request, then resets the connection without an answer. The client must send an
- * idempotent call again on a new connection, and never a call that is not.
+ * idempotent call again on a connection of its own, within the call's one timeout, and never a call
+ * that is not idempotent.
  */
 import { createServer, type AddressInfo, type Socket } from 'node:net';
 import test, { type ExecutionContext } from 'ava';
@@ -16,8 +17,18 @@ interface Played {
   close(): Promise<void>;
 }
 
-/** Answers every request with 200 and keeps the connection, except the second request on the first connection: reset, unanswered. */
-async function replicaClosingUnderTheSecondRequest(): Promise<Played> {
+interface Behaviour {
+  /** Whether to reset the connection under this request (its number on the connection, from 1) instead of answering, and after how long. */
+  resets(connection: number, served: number): { afterMs: number } | undefined;
+  /** How long to wait before answering on this connection. @default none */
+  answerAfterMs?(connection: number): number;
+}
+
+/** By default, the second request on the first connection is reset, unanswered. */
+const secondOnFirst: Behaviour = { resets: (connection, served) => (connection === 1 && served === 2 ? { afterMs: 0 } : undefined) };
+
+/** Answers every request with 200 and keeps the connection, except those `behaviour` resets. */
+async function replicaClosingUnderARequest(behaviour: Behaviour = secondOnFirst): Promise<Played> {
   const played = { connections: 0, requests: [] as string[] };
   const sockets = new Set<Socket>();
   const server = createServer((socket) => {
@@ -37,12 +48,16 @@ async function replicaClosingUnderTheSecondRequest(): Promise<Played> {
         buffered = buffered.slice(end + 4 + length);
         played.requests.push(head.split('\r\n')[0]);
         served++;
-        if (connection === 1 && served === 2) {
-          socket.resetAndDestroy();
+        const reset = behaviour.resets(connection, served);
+        if (reset) {
+          setTimeout(() => socket.resetAndDestroy(), reset.afterMs);
           return;
         }
         const body = JSON.stringify({ connection, served });
-        socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n${body}`);
+        setTimeout(
+          () => socket.write(`HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: keep-alive\r\n\r\n${body}`),
+          behaviour.answerAfterMs?.(connection) ?? 0,
+        );
       }
     });
   });
@@ -62,14 +77,16 @@ async function replicaClosingUnderTheSecondRequest(): Promise<Played> {
 }
 
 /** The replica above and a client of it, both closed when the test ends. */
-async function replicaAndClient(t: ExecutionContext) {
-  const replica = await replicaClosingUnderTheSecondRequest();
-  const backend = createServiceClient({ name: 'backend', baseUrl: replica.url, timeoutMs: 2000, log: createLogger({ level: 'error' }), internalToken: 'x'.repeat(32) });
+async function replicaAndClient(t: ExecutionContext, behaviour?: Behaviour, timeoutMs = 2000) {
+  const replica = await replicaClosingUnderARequest(behaviour);
+  const logged: string[] = [];
+  const log = createLogger({ level: 'warn', sink: (line) => logged.push(line) });
+  const backend = createServiceClient({ name: 'backend', baseUrl: replica.url, timeoutMs, log, internalToken: 'x'.repeat(32) });
   t.teardown(async () => {
     backend.close();
     await replica.close();
   });
-  return { replica, backend };
+  return { replica, backend, logged };
 }
 
 test('an idempotent call whose kept-alive connection is reset under it is sent again, on a new connection', async (t) => {
@@ -78,6 +95,28 @@ test('an idempotent call whose kept-alive connection is reset under it is sent a
   const again = await backend.call('GET', '/internal/b');
   t.deepEqual(again.body, { connection: 2, served: 1 }, 'answered on a new connection');
   t.deepEqual(replica.requests, ['GET /internal/a HTTP/1.1', 'GET /internal/b HTTP/1.1', 'GET /internal/b HTTP/1.1']);
+});
+
+test('the second attempt opens a connection of its own: the pool may hold only connections to the closing replica', async (t) => {
+  // Every connection's second request is reset: both pooled connections lead to it.
+  const { replica, backend } = await replicaAndClient(t, { resets: (_connection, served) => (served >= 2 ? { afterMs: 0 } : undefined) });
+  await Promise.all([backend.call('GET', '/internal/a'), backend.call('GET', '/internal/b')]);
+  t.is(replica.connections, 2);
+  const again = await backend.call('GET', '/internal/c');
+  t.deepEqual(again.body, { connection: 3, served: 1 });
+});
+
+test('both attempts share the call\'s one timeout: a reset late in it leaves the second attempt only what is left', async (t) => {
+  const { replica, backend, logged } = await replicaAndClient(
+    t,
+    { resets: (connection, served) => (connection === 1 && served === 2 ? { afterMs: 1000 } : undefined), answerAfterMs: (connection) => (connection === 1 ? 0 : 1000) },
+    1500,
+  );
+  await backend.call('GET', '/internal/a');
+  const err = await t.throwsAsync(backend.call('GET', '/internal/b'));
+  t.is((err as HttpProblem).status, 503);
+  t.is(replica.requests.length, 3, 'sent again once');
+  t.regex(logged.join(''), /no answer within 1500 ms/, 'the call ended at its own timeout, not a fresh one for the second attempt');
 });
 
 test('a POST declared idempotent (a read) is sent again the same way', async (t) => {
