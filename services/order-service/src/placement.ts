@@ -215,7 +215,7 @@ export class Placement {
     this.placed.inc();
     this.revenue.inc({ currency: order.currency }, order.total_cents);
     await this.repo.insertOrder(userId, order);
-    await this.recordOutcome(userId, key, claim, { status: 201, body: order });
+    await this.repo.recordCommittedResponse(userId, key, claim, order);
     try {
       await this.deps.removeFromCart(userId, orderId, lines);
       await this.repo.finishWork({ order_id: orderId, kind: 'checkout', created_at: created });

@@ -111,9 +111,9 @@ export class Recovery {
         created_at: checkout.created_at.toISOString(),
       };
       await this.repo.insertOrder(checkout.user_id, order);
-      // The response is written with the claim's cells (see recordResponse): those of this order's claim.
+      // The response is written with the claim's cells (see recordCommittedResponse): those of this order's claim.
       const claim = await this.repo.idempotencyRecord(checkout.user_id, checkout.idempotency_key);
-      if (claim?.order_id === orderId && !claim.response) await this.repo.recordResponse(checkout.user_id, checkout.idempotency_key, claim, 201, order);
+      if (claim?.order_id === orderId && !claim.response) await this.repo.recordCommittedResponse(checkout.user_id, checkout.idempotency_key, claim, order);
       await this.deps.removeFromCart(checkout.user_id, orderId, checkout.lines);
       this.log.info('recovery finished a confirmed checkout', { order_id: orderId });
     }

@@ -33,6 +33,14 @@ export interface IdempotencyRecord extends KeyClaim {
   response?: { status: number; body: unknown };
 }
 
+/** How far before its id's time an order row is written (`insertOrder`): the clock skew it tolerates. */
+export const ORDER_WRITE_TIME_LEAD_MS = 24 * 3600 * 1000;
+
+/** The write time (microseconds) of every write of an order's row: its id's time less `ORDER_WRITE_TIME_LEAD_MS`. */
+export function orderWriteTime(orderId: string): types.Long {
+  return types.Long.fromNumber((TimeUuid.fromString(orderId).getDate().getTime() - ORDER_WRITE_TIME_LEAD_MS) * 1000);
+}
+
 /** A row without its claim (only a late response's cells) names no request: treat it as absent. */
 function toIdempotencyRecord(row: types.Row): IdempotencyRecord | undefined {
   if (row.get('order_id') == null || row.get('request_hash') == null) return undefined;
@@ -109,6 +117,23 @@ export class OrderRepository {
       'UPDATE idempotency_keys SET request_hash = ?, order_id = ?, created_at = ?, response_status = ?, response_body = ? WHERE user_id = ? AND key = ? IF order_id = ? AND response_status = null',
       [claim.request_hash, orderId, claim.created_at, status, JSON.stringify(body), Uuid.fromString(userId), key, orderId],
       conditional,
+    );
+  }
+
+  /**
+   * Records the 201 of a committed checkout, without a Paxos round. Once its checkout is confirmed the
+   * key is this claim's for good: a key is freed only while its request's checkout is missing (a
+   * fence) or failed, so nothing else writes this row, and the request and recovery both write this
+   * same order. Like `recordResponse` it writes the claim's cells again, so every cell lives 48 h from
+   * now. (Were order-service's clock behind the database's by more than the time since the claim, the
+   * claim's cells would keep their Paxos write time and expire that much before the response: for
+   * that moment the key answers 409 IDEMPOTENCY_IN_PROGRESS, see `toIdempotencyRecord`.)
+   */
+  async recordCommittedResponse(userId: string, key: string, claim: KeyClaim, order: Order): Promise<void> {
+    await this.db.execute(
+      'UPDATE idempotency_keys SET request_hash = ?, order_id = ?, created_at = ?, response_status = ?, response_body = ? WHERE user_id = ? AND key = ?',
+      [claim.request_hash, TimeUuid.fromString(claim.order_id), claim.created_at, 201, JSON.stringify(order), Uuid.fromString(userId), key],
+      idempotent,
     );
   }
 
@@ -221,12 +246,28 @@ export class OrderRepository {
 
   // Orders
 
-  /** Writes the confirmed order unless it already exists (a later cancellation is never overwritten). */
+  /**
+   * Writes the confirmed order, as often as asked (the request, then recovery if the request stopped
+   * short), without a Paxos round: every write of it carries the same cells under the same write time,
+   * `orderWriteTime` (a day before the order's id), and a cancellation (a conditional update, stamped
+   * with its Paxos ballot's time, now) outranks that. So a write that comes after a cancellation never
+   * undoes it, unless the database's clocks run a day behind order-service's.
+   */
   async insertOrder(userId: string, order: Order): Promise<void> {
     await this.db.execute(
-      `INSERT INTO orders (user_id, ${orderColumns}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`,
-      [Uuid.fromString(userId), TimeUuid.fromString(order.id), order.status, JSON.stringify(order.items), order.total_cents, order.currency, new Date(order.created_at), new Date()],
-      conditional,
+      `INSERT INTO orders (user_id, ${orderColumns}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
+      [
+        Uuid.fromString(userId),
+        TimeUuid.fromString(order.id),
+        order.status,
+        JSON.stringify(order.items),
+        order.total_cents,
+        order.currency,
+        new Date(order.created_at),
+        new Date(order.created_at),
+        orderWriteTime(order.id),
+      ],
+      idempotent,
     );
   }
 

@@ -88,6 +88,38 @@ test.serial('crash after the commit point: recovery finishes the order, and the 
   t.is(await s.stockOf(beans), 7, 'reserved once');
 });
 
+test.serial('crash after the order row, then a cancellation: recovery writes the order again and the cancellation stands', async (t) => {
+  const userId = randomUUID();
+  const user = tokenFor('customer', userId);
+  const beans = await s.product(10);
+  await s.fill(user, [[beans, 2]]);
+  const key = randomUUID();
+  const { orderId, reserved } = await reservedThenCrashed(userId, key);
+  if (!reserved.ok) throw new Error('unreachable');
+  const priced = priceLines(reserved.lines);
+  t.true(await repo.confirmCheckout(orderId, priced));
+  const created = new Date(types.TimeUuid.fromString(orderId).getDate());
+  await repo.insertOrder(userId, { id: orderId, status: 'confirmed', ...priced, created_at: created.toISOString() });
+  // The request died here: no stored response, the cart kept, its work item unfinished.
+  const cancelled = await s.orders(`/orders/${orderId}/cancel`, { method: 'POST', token: user });
+  t.is(cancelled.status, 200);
+  t.is(cancelled.body.status, 'cancelled');
+  t.is(await s.stockOf(beans), 10);
+
+  // The order row is written without a Paxos round: recovery's write carries the cells the request
+  // wrote, a day before the order's time, which the cancellation (stamped now) outranks.
+  await recovery.pass(later());
+  const order = await s.orders(`/orders/${orderId}`, { token: user });
+  t.is(order.body.status, 'cancelled', 'the order stays cancelled');
+  t.is(await s.stockOf(beans), 10, 'and its stock stays given back');
+  const stamps = (await db.execute('SELECT WRITETIME(items) AS items, WRITETIME(status) AS status FROM orders WHERE user_id = ? AND id = ?', [userId, orderId], { prepare: true })).first();
+  t.is(Number(stamps.get('items')), (created.getTime() - 24 * 3600 * 1000) * 1000);
+  t.true(Number(stamps.get('status')) > Date.now() * 1000 - 10 * 60_000_000, 'the status is the cancellation\'s, written now');
+  const replay = await s.checkout(user, key);
+  t.is(replay.status, 201, 'the key answers the 201 the request never stored');
+  t.is(replay.body.id, orderId);
+});
+
 test.serial('a reservation that arrives after recovery gave up is refused: no stock is stranded', async (t) => {
   const userId = randomUUID();
   const user = tokenFor('customer', userId);
