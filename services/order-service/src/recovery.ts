@@ -110,10 +110,12 @@ export class Recovery {
         currency: checkout.currency ?? 'USD',
         created_at: checkout.created_at.toISOString(),
       };
-      await this.repo.insertOrder(checkout.user_id, order);
-      // The response is written with the claim's cells (see recordCommittedResponse): those of this order's claim.
+      // Both conditional: recovery may come long after the request (its claim about to expire and the
+      // key to be claimed again, the clocks of order-service's hosts apart), and is off the hot path.
+      await this.repo.insertOrderOnce(checkout.user_id, order);
+      // The response is written with the claim's cells (see recordResponse): those of this order's claim.
       const claim = await this.repo.idempotencyRecord(checkout.user_id, checkout.idempotency_key);
-      if (claim?.order_id === orderId && !claim.response) await this.repo.recordCommittedResponse(checkout.user_id, checkout.idempotency_key, claim, order);
+      if (claim?.order_id === orderId && !claim.response) await this.repo.recordResponse(checkout.user_id, checkout.idempotency_key, claim, 201, order);
       await this.deps.removeFromCart(checkout.user_id, orderId, checkout.lines);
       this.log.info('recovery finished a confirmed checkout', { order_id: orderId });
     }

@@ -41,6 +41,12 @@ export function orderWriteTime(orderId: string): types.Long {
   return types.Long.fromNumber((TimeUuid.fromString(orderId).getDate().getTime() - ORDER_WRITE_TIME_LEAD_MS) * 1000);
 }
 
+/** The cells of an order's row: every write of it writes the same ones (`updated_at` is its creation). */
+function orderRow(userId: string, order: Order): unknown[] {
+  const created = new Date(order.created_at);
+  return [Uuid.fromString(userId), TimeUuid.fromString(order.id), order.status, JSON.stringify(order.items), order.total_cents, order.currency, created, created];
+}
+
 /** A row without its claim (only a late response's cells) names no request: treat it as absent. */
 function toIdempotencyRecord(row: types.Row): IdempotencyRecord | undefined {
   if (row.get('order_id') == null || row.get('request_hash') == null) return undefined;
@@ -121,13 +127,15 @@ export class OrderRepository {
   }
 
   /**
-   * Records the 201 of a committed checkout, without a Paxos round. Once its checkout is confirmed the
-   * key is this claim's for good: a key is freed only while its request's checkout is missing (a
-   * fence) or failed, so nothing else writes this row, and the request and recovery both write this
-   * same order. Like `recordResponse` it writes the claim's cells again, so every cell lives 48 h from
-   * now. (Were order-service's clock behind the database's by more than the time since the claim, the
-   * claim's cells would keep their Paxos write time and expire that much before the response: for
-   * that moment the key answers 409 IDEMPOTENCY_IN_PROGRESS, see `toIdempotencyRecord`.)
+   * The request's write of its committed checkout's 201, without a Paxos round. Once its checkout is
+   * confirmed the key is this claim's for as long as the claim lives: a key is freed only once its
+   * checkout can no longer be confirmed (a fence, a failed checkout, or a start that threw), and the
+   * claim, seconds old here, cannot have expired. So nothing else writes this row but recovery, which
+   * writes the same 201 conditionally (`recordResponse`). Like `recordResponse` it writes the claim's
+   * cells again, so every cell lives 48 h from now. (Were order-service's clock behind the database's
+   * by more than the time since the claim, the claim's cells would keep their Paxos write time and
+   * expire that much before the response: for that moment the key answers 409
+   * IDEMPOTENCY_IN_PROGRESS, see `toIdempotencyRecord`.)
    */
   async recordCommittedResponse(userId: string, key: string, claim: KeyClaim, order: Order): Promise<void> {
     await this.db.execute(
@@ -247,28 +255,19 @@ export class OrderRepository {
   // Orders
 
   /**
-   * Writes the confirmed order, as often as asked (the request, then recovery if the request stopped
-   * short), without a Paxos round: every write of it carries the same cells under the same write time,
-   * `orderWriteTime` (a day before the order's id), and a cancellation (a conditional update, stamped
-   * with its Paxos ballot's time, now) outranks that. So a write that comes after a cancellation never
-   * undoes it, unless the database's clocks run a day behind order-service's.
+   * The request's write of its confirmed order, without a Paxos round: its write time is fixed,
+   * `orderWriteTime` (a day before the order's id), so a cancellation (a conditional update, stamped
+   * with its Paxos ballot's time, now) outranks it, and so does recovery's write (`insertOrderOnce`).
+   * A request whose write arrives late, after recovery wrote the order and the client cancelled it,
+   * changes nothing, unless the database's clocks run a day behind order-service's.
    */
   async insertOrder(userId: string, order: Order): Promise<void> {
-    await this.db.execute(
-      `INSERT INTO orders (user_id, ${orderColumns}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`,
-      [
-        Uuid.fromString(userId),
-        TimeUuid.fromString(order.id),
-        order.status,
-        JSON.stringify(order.items),
-        order.total_cents,
-        order.currency,
-        new Date(order.created_at),
-        new Date(order.created_at),
-        orderWriteTime(order.id),
-      ],
-      idempotent,
-    );
+    await this.db.execute(`INSERT INTO orders (user_id, ${orderColumns}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?`, [...orderRow(userId, order), orderWriteTime(order.id)], idempotent);
+  }
+
+  /** Recovery's write of a confirmed order: unless it already exists (a later cancellation is never overwritten, whatever the clocks). */
+  async insertOrderOnce(userId: string, order: Order): Promise<void> {
+    await this.db.execute(`INSERT INTO orders (user_id, ${orderColumns}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) IF NOT EXISTS`, orderRow(userId, order), conditional);
   }
 
   async order(userId: string, orderId: string): Promise<Order | undefined> {
