@@ -1,6 +1,9 @@
 /** Child processes of the local stack: spawn with prefixed output, wait until ready, stop gracefully. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export type LineSink = (name: string, line: string) => void;
 
@@ -12,6 +15,8 @@ export interface ManagedProcess {
   exited: Promise<number | null>;
   /** Whether it has exited. */
   done(): boolean;
+  /** Its last lines of output (at most 40), for an error that says why it did not start. */
+  recent(): string[];
   stop(timeoutMs?: number): Promise<void>;
 }
 
@@ -27,8 +32,14 @@ function forwardLines(name: string, stream: NodeJS.ReadableStream, sink: LineSin
 
 export function startProcess(name: string, command: string, args: string[], options: { env?: NodeJS.ProcessEnv; cwd?: string; sink: LineSink }): ManagedProcess {
   const child = spawn(command, args, { cwd: options.cwd, env: options.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
-  forwardLines(name, child.stdout!, options.sink);
-  forwardLines(name, child.stderr!, options.sink);
+  const recent: string[] = [];
+  const sink: LineSink = (n, line) => {
+    recent.push(line);
+    if (recent.length > 40) recent.shift();
+    options.sink(n, line);
+  };
+  forwardLines(name, child.stdout!, sink);
+  forwardLines(name, child.stderr!, sink);
   let finished = false;
   const exited = new Promise<number | null>((resolve) => {
     child.once('exit', (code, signal) => {
@@ -36,7 +47,7 @@ export function startProcess(name: string, command: string, args: string[], opti
       resolve(code ?? (signal ? 128 : null));
     });
     child.once('error', (err) => {
-      options.sink(name, `could not start: ${err.message}`);
+      sink(name, `could not start: ${err.message}`);
       finished = true;
       resolve(127);
     });
@@ -46,6 +57,7 @@ export function startProcess(name: string, command: string, args: string[], opti
     child,
     exited,
     done: () => finished,
+    recent: () => [...recent],
     async stop(timeoutMs = 12_000) {
       if (finished) return;
       child.kill('SIGTERM');
@@ -60,7 +72,11 @@ export function startProcess(name: string, command: string, args: string[], opti
 export async function waitForHttp(proc: ManagedProcess, url: string, timeoutMs = 60_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
-    if (proc.done()) throw new Error(`${proc.name} exited during start-up (see its output above)`);
+    if (proc.done()) {
+      // Its output may still be in the pipe when the exit arrives.
+      await new Promise((r) => setTimeout(r, 100));
+      throw new Error(`${proc.name} exited during start-up${lastLines(proc)}`);
+    }
     try {
       const res = await fetch(url, { signal: AbortSignal.timeout(2000) });
       if (res.ok) return;
@@ -69,7 +85,13 @@ export async function waitForHttp(proc: ManagedProcess, url: string, timeoutMs =
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-  throw new Error(`${proc.name} did not answer ${url} within ${timeoutMs / 1000} s`);
+  throw new Error(`${proc.name} did not answer ${url} within ${timeoutMs / 1000} s${lastLines(proc)}`);
+}
+
+/** A process's last lines of output for an error message (a test's sink may keep them to itself). */
+function lastLines(proc: ManagedProcess, count = 12): string {
+  const lines = proc.recent().slice(-count);
+  return lines.length ? `; its last lines:\n${lines.map((l) => `  ${l.length > 400 ? `${l.slice(0, 400)}…` : l}`).join('\n')}` : '; it printed nothing';
 }
 
 /** The path of a program on PATH, or undefined. */
@@ -78,14 +100,51 @@ export function which(program: string): string | undefined {
   return found.status === 0 ? found.stdout.trim() : undefined;
 }
 
-/** A TCP port free on 127.0.0.1 right now. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+/**
+ * The ports freePort hands out: below the kernel's ephemeral range (32768 and up here), so that no
+ * outgoing connection (a driver's, a load generator's, nginx's to an upstream) holds the port when
+ * the process it is meant for binds it, which a port from `listen(0)` cannot promise; and above the
+ * fixed ports tests use (17xxx-19xxx).
+ */
+const portRange = { from: 20_100, to: 32_700 } as const;
+/** Ports handed out lately, by this process and by any other (a file each): never given twice in a while. */
+const reservations = join(tmpdir(), 'product-store-ports');
+const reservationMs = 10 * 60_000;
+
+function reserve(port: number): boolean {
+  mkdirSync(reservations, { recursive: true });
+  const file = join(reservations, String(port));
+  try {
+    writeFileSync(file, String(process.pid), { flag: 'wx' });
+    return true;
+  } catch {
+    // Taken by someone lately; a reservation older than its time is stale and may be taken over.
+    try {
+      if (Date.now() - statSync(file).mtimeMs < reservationMs) return false;
+      writeFileSync(file, String(process.pid));
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function bindable(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
   });
+}
+
+/**
+ * A TCP port free on 127.0.0.1 right now, outside the ephemeral range and not handed out by any
+ * test process in the last ten minutes (concurrent test files each start stacks of their own).
+ */
+export async function freePort(): Promise<number> {
+  for (let attempt = 0; attempt < 200; attempt++) {
+    const port = portRange.from + Math.floor(Math.random() * (portRange.to - portRange.from));
+    if (reserve(port) && (await bindable(port))) return port;
+  }
+  throw new Error(`no free port between ${portRange.from} and ${portRange.to} after 200 tries`);
 }

@@ -208,7 +208,9 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
     const instrumentation = join(repoRoot, 'services', 'kit', 'src', 'instrumentation.ts');
     const proc = startProcess(replica.name, process.execPath, ['--require', 'tsx/cjs', '--require', instrumentation, main], { cwd: repoRoot, env: serviceEnv(replica), sink });
     track(proc);
-    await waitForHttp(proc, `${replica.url}/ready`);
+    // Two minutes: on a loaded 2-core machine a test's stack starts eight service processes at once
+    // (each compiles its TypeScript and runs its migrations) beside another test's stack.
+    await waitForHttp(proc, `${replica.url}/ready`, 120_000);
   };
   const startService = async (name: ServiceName) => {
     await Promise.all(replicaList(name).map((r) => startReplica(r.name)));

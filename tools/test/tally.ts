@@ -22,7 +22,7 @@ const prefix = /^([\w@./-]+):\s/;
  * the larger of its summary and its lines, so one project whose `✔` lines are fewer than its summary
  * (or a failing one, which has no "passed" summary) never hides another project's passes.
  */
-export function tally(text: string): { passed: number; failed: number; failures: string[] } {
+export function tally(text: string): { passed: number; failed: number; failures: string[]; reasons: Record<string, string[]> } {
   const sections = new Map<string, string[]>();
   let current = '';
   for (const raw of text.split('\n')) {
@@ -36,6 +36,7 @@ export function tally(text: string): { passed: number; failed: number; failures:
   let passed = 0;
   let failed = 0;
   const failures: string[] = [];
+  const reasons: Record<string, string[]> = {};
   for (const [project, lines] of sections) {
     const count = (pattern: RegExp) => lines.reduce((sum, l) => sum + Number(pattern.exec(l)?.[1] ?? 0), 0);
     const matching = (pattern: RegExp) => lines.filter((l) => pattern.test(l)).length;
@@ -48,16 +49,71 @@ export function tally(text: string): { passed: number; failed: number; failures:
       const named = title && project ? `${project}: ${title}` : title;
       if (named && !failures.includes(named)) failures.push(named);
     }
+    for (const [title, reason] of failureReasons(lines)) reasons[project ? `${project}: ${title}` : title] = reason;
   }
-  return { passed, failed, failures };
+  return { passed, failed, failures, reasons };
+}
+
+/**
+ * Why each test failed, from ava's details after its `─` line: a block per failure, headed by the
+ * test's title, holding the error (`Error: ...` and the lines it continues on) or the assertion's
+ * message. At most eight lines each: enough to name the cause in a CI log kept only by its tail.
+ */
+function failureReasons(lines: string[]): Map<string, string[]> {
+  // `✘ [fail]: file › title message`: the details are headed by `file › title`.
+  const titles = lines.map((l) => /^\s*✘ (\[\w+\]: .+)$/.exec(l)?.[1].trim()).filter((x): x is string => !!x);
+  const found = new Map<string, string[]>();
+  const headerOf = (line: string) => {
+    const text = line.trim();
+    return text && titles.find((full) => {
+      const bare = full.replace(/^\[\w+\]: /, '');
+      return bare === text || bare.startsWith(`${text} `);
+    });
+  };
+  let block: { title: string; body: string[] } | undefined;
+  const close = () => {
+    if (!block) return;
+    const body = block.body;
+    const errorAt = body.findIndex((l) => /^\s*(?:\w*Error|AssertionError): /.test(l));
+    let reason: string[];
+    if (errorAt >= 0) {
+      reason = [];
+      for (const l of body.slice(errorAt)) {
+        if (/^\s*at /.test(l) || (!l.trim() && reason.length)) break;
+        reason.push(l.trim());
+      }
+    } else {
+      // An assertion: its message and its difference, past the source excerpt and the file reference.
+      reason = body.map((l) => l.trim()).filter((l) => l && !/^\d+: /.test(l) && !/\.[cm]?[jt]s:\d+(?::\d+)?\)?$/.test(l) && !l.startsWith('›'));
+    }
+    found.set(block.title, reason.slice(0, 8).map((l) => (l.length > 300 ? `${l.slice(0, 300)}…` : l)));
+    block = undefined;
+  };
+  let details = false;
+  for (const line of lines) {
+    if (/^\s*─\s*$/.test(line)) {
+      close();
+      details = true;
+      continue;
+    }
+    if (!details) continue;
+    const title = headerOf(line);
+    if (title && /^ {2}\S/.test(line)) {
+      close();
+      block = { title, body: [] };
+    } else block?.body.push(line);
+  }
+  close();
+  return found;
 }
 
 /**
  * The closing lines of a run: the failed tests by name (a CI log often keeps only its end), then the
  * one `N passed, N failed` line.
  */
-export function closingLines(result: { passed: number; failed: number; failures: string[] }, uncounted: number): string {
-  const named = result.failures.map((f) => `failed: ${f}\n`).join('');
+export function closingLines(result: { passed: number; failed: number; failures: string[]; reasons?: Record<string, string[]> }, uncounted: number): string {
+  // The reason's lines start with `failed:` too: .ci/run repeats every such line at its very end.
+  const named = result.failures.map((f) => `failed: ${f}\n${(result.reasons?.[f] ?? []).map((r) => `failed:     ${r}\n`).join('')}`).join('');
   return `${named}${result.passed} passed, ${result.failed + uncounted} failed\n`;
 }
 

@@ -66,3 +66,63 @@ test('the closing lines name every failed test with its project, before the coun
   t.deepEqual(lines, ['failed: gateway: [fail]: drain › replicas stopped and started in turn Rejected promise', 'failed: kit: [fail]: app › b', '1 passed, 2 failed']);
   t.is(closingLines(tally('  ✔ a\n  1 test passed\n'), 0), '1 passed, 0 failed\n');
 });
+
+test("the closing lines say why each test failed, from ava's details: the error, or the assertion's message", (t) => {
+  // ava's output for a failing before hook and a failing assertion (stack frames shortened).
+  const output = [
+    '  ✘ [fail]: x › before hook Rejected promise returned by test',
+    '  ✘ 1 test remaining in x.test.ts',
+    '  ✘ [fail]: y › b fails one is not two',
+    '  ✔ y › c passes',
+    '  ─',
+    '',
+    '  x › before hook',
+    '',
+    '  Rejected promise returned by test. Reason:',
+    '',
+    '  Error {',
+    "    message: `backend exited during start-up; its last lines:␊",
+    '      {"msg":"listen EADDRINUSE"}`,',
+    '  }',
+    '',
+    '  Error: backend exited during start-up; its last lines:',
+    '    {"msg":"listen EADDRINUSE"}',
+    '      at <anonymous> (/tmp/x.test.ts:2:33)',
+    '      at Test.callFn (file:///node_modules/ava/lib/test.js:525:26)',
+    '',
+    '',
+    '',
+    '  y › b fails',
+    '',
+    '  y.test.ts:2',
+    '',
+    "   1: import test from 'ava';",
+    "   2: test('b fails', (t) => { t.is(1, 2, 'one is not two'); });",
+    '',
+    '  one is not two',
+    '',
+    '  Difference (- actual, + expected):',
+    '',
+    '  - 1',
+    '  + 2',
+    '',
+    '  › <anonymous> (y.test.ts:2:28)',
+    '',
+    '  ─',
+    '',
+    '  1 hook failed',
+    '  1 test failed',
+  ].map((l) => `tools: ${l}`).join('\n');
+  t.deepEqual(closingLines(tally(output), 0).trimEnd().split('\n'), [
+    'failed: tools: [fail]: x › before hook Rejected promise returned by test',
+    'failed:     Error: backend exited during start-up; its last lines:',
+    'failed:     {"msg":"listen EADDRINUSE"}',
+    'failed: tools: 1 test remaining in x.test.ts',
+    'failed: tools: [fail]: y › b fails one is not two',
+    'failed:     one is not two',
+    'failed:     Difference (- actual, + expected):',
+    'failed:     - 1',
+    'failed:     + 2',
+    '1 passed, 3 failed',
+  ]);
+});
