@@ -113,8 +113,9 @@ const failures = (summary: LoadSummary) => (summary.records ?? []).filter((r) =>
 const describe = (records: RequestRecord[]) => records.slice(0, 8).map((r) => `${r.op} ${r.status}${r.code ? ` ${r.code}` : ''}${r.error ? ` ${r.error}` : ''}`);
 
 /** A sample's value on a /metrics page (the kit adds default labels, e.g. `service`). */
-function metricValue(page: string, name: string): number | undefined {
-  const line = page.split('\n').find((l) => l.startsWith(`${name} `) || l.startsWith(`${name}{`));
+/** A sample's value: its first series, or the first with `label` (`space="new"`) among its labels. */
+function metricValue(page: string, name: string, label?: string): number | undefined {
+  const line = page.split('\n').find((l) => (!label && l.startsWith(`${name} `)) || (l.startsWith(`${name}{`) && (!label || l.slice(0, l.indexOf('}')).includes(label))));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
 }
 
@@ -207,7 +208,9 @@ test.serial(`soak: ${process.env.SOAK_DURATION ?? '10m'} at 20 requests/s throug
   const burst = await load({ rate: 150, durationMs: 30_000, customers: 40, products: { count: 20, stock: 100_000 } }, 'soak-burst', '127.0.23.0/26');
   t.log(`burst: ${burst.sent} requests at ${burst.rps} req/s; statuses ${JSON.stringify(burst.byStatus)}`);
   t.deepEqual(describe(failures(burst)), [], 'the burst failed no request');
-  const rss = new Map<string, Array<{ at: number; mb: number; heapMb: number }>>();
+  // Beside RSS, where V8's memory is: the heap in use, the heap committed (new space grows with the
+  // allocation rate), and memory outside the heap that V8 knows of (Buffers).
+  const rss = new Map<string, Array<{ at: number; mb: number; heapMb: number; heapTotalMb: number; newSpaceMb: number; externalMb: number }>>();
   const started = Date.now();
   let sampling = true;
   const sampler = (async () => {
@@ -215,8 +218,16 @@ test.serial(`soak: ${process.env.SOAK_DURATION ?? '10m'} at 20 requests/s throug
       for (const r of allReplicas()) {
         const text = await fetch(`${r.url}/metrics`, { signal: AbortSignal.timeout(5000) }).then((res) => res.text()).catch(() => '');
         const bytes = metricValue(text, 'process_resident_memory_bytes');
-        const heap = metricValue(text, 'nodejs_heap_size_used_bytes') ?? 0;
-        if (bytes !== undefined) (rss.get(r.name) ?? rss.set(r.name, []).get(r.name)!).push({ at: Date.now() - started, mb: bytes / 2 ** 20, heapMb: heap / 2 ** 20 });
+        const mb = (name: string, label?: string) => (metricValue(text, name, label) ?? 0) / 2 ** 20;
+        if (bytes !== undefined)
+          (rss.get(r.name) ?? rss.set(r.name, []).get(r.name)!).push({
+            at: Date.now() - started,
+            mb: bytes / 2 ** 20,
+            heapMb: mb('nodejs_heap_size_used_bytes'),
+            heapTotalMb: mb('nodejs_heap_size_total_bytes'),
+            newSpaceMb: mb('nodejs_heap_space_size_total_bytes', 'space="new"'),
+            externalMb: mb('nodejs_external_memory_bytes'),
+          });
       }
       // Often: each window's median then spans many garbage-collection cycles (heap use swings ±20%).
       await sleep(5000);
@@ -248,9 +259,13 @@ test.serial(`soak: ${process.env.SOAK_DURATION ?? '10m'} at 20 requests/s throug
     const late = window(0.8, 1.01);
     if (early.length === 0 || late.length === 0) continue;
     const rssOf = (xs: typeof samples) => median(xs.map((s) => s.mb));
-    const heapOf = (xs: typeof samples) => median(xs.map((s) => s.heapMb));
+    const of = (xs: typeof samples, key: 'heapMb' | 'heapTotalMb' | 'newSpaceMb' | 'externalMb') => median(xs.map((s) => s[key])).toFixed(1);
     const drift = (rssOf(late) - rssOf(early)) / rssOf(early);
-    t.log(`${name}: RSS ${rssOf(early).toFixed(1)} MB → ${rssOf(late).toFixed(1)} MB (${(100 * drift).toFixed(1)}%), max ${Math.max(...samples.map((s) => s.mb)).toFixed(1)} MB; heap used ${heapOf(early).toFixed(1)} → ${heapOf(late).toFixed(1)} MB`);
+    t.log(
+      `${name}: RSS ${rssOf(early).toFixed(1)} MB → ${rssOf(late).toFixed(1)} MB (${(100 * drift).toFixed(1)}%), max ${Math.max(...samples.map((s) => s.mb)).toFixed(1)} MB; ` +
+        `heap used ${of(early, 'heapMb')} → ${of(late, 'heapMb')} MB, committed ${of(early, 'heapTotalMb')} → ${of(late, 'heapTotalMb')} MB (new space ${of(early, 'newSpaceMb')} → ${of(late, 'newSpaceMb')}); ` +
+        `external ${of(early, 'externalMb')} → ${of(late, 'externalMb')} MB`,
+    );
     if (drift >= RSS_DRIFT_LIMIT) drifts.push(`${name}: ${rssOf(early).toFixed(1)} → ${rssOf(late).toFixed(1)} MB`);
   }
   t.true(rss.size > 0, 'RSS was sampled');
