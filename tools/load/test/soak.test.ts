@@ -207,6 +207,7 @@ test.serial(`soak: ${process.env.SOAK_DURATION ?? '10m'} at 20 requests/s throug
   // compared after it, so what grows is what the steady load keeps.
   const burst = await load({ rate: 150, durationMs: 30_000, customers: 40, products: { count: 20, stock: 100_000 } }, 'soak-burst', '127.0.23.0/26');
   t.log(`burst: ${burst.sent} requests at ${burst.rps} req/s; statuses ${JSON.stringify(burst.byStatus)}`);
+  if (failures(burst).length) t.log(logs.filter((l) => /"level":"(warn|error)"|upstream/.test(l)).slice(-30).join('\n'));
   t.deepEqual(describe(failures(burst)), [], 'the burst failed no request');
   // Beside RSS, where V8's memory is: the heap in use, the heap committed (new space grows with the
   // allocation rate), and memory outside the heap that V8 knows of (Buffers).
