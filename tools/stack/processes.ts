@@ -1,6 +1,6 @@
 /** Child processes of the local stack: spawn with prefixed output, wait until ready, stop gracefully. */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -106,7 +106,18 @@ export function which(program: string): string | undefined {
  * the process it is meant for binds it, which a port from `listen(0)` cannot promise; and above the
  * fixed ports tests use (17xxx-19xxx).
  */
-const portRange = { from: 20_100, to: 32_700 } as const;
+const portRange = { from: 20_100, to: Math.min(32_700, ephemeralFrom()) };
+
+/** Where the kernel's ephemeral ports start (32768 by default). */
+function ephemeralFrom(): number {
+  try {
+    const low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]);
+    // A range that leaves no room below it: the ports are then only as safe as listen(0)'s.
+    return low > 25_000 ? low : 32_700;
+  } catch {
+    return 32_700;
+  }
+}
 /** Ports handed out lately, by this process and by any other (a file each): never given twice in a while. */
 const reservations = join(tmpdir(), 'product-store-ports');
 const reservationMs = 10 * 60_000;
