@@ -207,8 +207,17 @@ test.serial(`soak: ${process.env.SOAK_DURATION ?? '10m'} at 20 requests/s throug
   // compared after it, so what grows is what the steady load keeps.
   const burst = await load({ rate: 150, durationMs: 30_000, customers: 40, products: { count: 20, stock: 100_000 } }, 'soak-burst', '127.0.23.0/26');
   t.log(`burst: ${burst.sent} requests at ${burst.rps} req/s; statuses ${JSON.stringify(burst.byStatus)}`);
-  if (failures(burst).length) t.log(logs.filter((l) => /"level":"(warn|error)"|upstream/.test(l)).slice(-30).join('\n'));
-  t.deepEqual(describe(failures(burst)), [], 'the burst failed no request');
+  // 150 requests/s on this 2-core machine is overload when Cassandra has only just started (its code
+  // not yet compiled): the stack may then shed some of it as 503 (Retry-After), the answer the README
+  // promises under overload, and nothing else. A warm stack (CI's, after npm test) sheds none.
+  const shed = failures(burst);
+  if (shed.length) t.log(`the burst shed ${shed.length} requests: ${JSON.stringify(describe(shed))}\n${logs.filter((l) => /"level":"(warn|error)"|upstream/.test(l)).slice(-30).join('\n')}`);
+  t.deepEqual(describe(shed.filter((r) => r.status !== 503)), [], 'the burst failed no request, but for a 503 under overload');
+  t.is(burst.networkErrors, 0);
+  // The burst's promises, now: its customers' tokens expire before a long soak ends. A checkout it
+  // shed may have been finished by recovery (an order no client saw acknowledged).
+  await sleep(RECOVERY_BOUND_MS);
+  await assertShopInvariants(t, stack.url('gateway'), burst, { exact: shed.length === 0 });
   // Beside RSS, where V8's memory is: the heap in use, the heap committed (new space grows with the
   // allocation rate), and memory outside the heap that V8 knows of (Buffers).
   const rss = new Map<string, Array<{ at: number; mb: number; heapMb: number; heapTotalMb: number; newSpaceMb: number; externalMb: number }>>();
