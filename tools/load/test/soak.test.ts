@@ -112,8 +112,10 @@ function load(options: Partial<LoadOptions> & Pick<LoadOptions, 'durationMs'>, r
 const failures = (summary: LoadSummary) => (summary.records ?? []).filter((r) => (r.status < 200 || r.status >= 300) && !r.expected);
 const describe = (records: RequestRecord[]) => records.slice(0, 8).map((r) => `${r.op} ${r.status}${r.code ? ` ${r.code}` : ''}${r.error ? ` ${r.error}` : ''}`);
 
-/** A sample's value on a /metrics page (the kit adds default labels, e.g. `service`). */
-/** A sample's value: its first series, or the first with `label` (`space="new"`) among its labels. */
+/**
+ * A sample's value on a /metrics page (the kit adds default labels, e.g. `service`): its first series,
+ * or the first with `label` (`space="new"`) among its labels.
+ */
 function metricValue(page: string, name: string, label?: string): number | undefined {
   const line = page.split('\n').find((l) => (!label && l.startsWith(`${name} `)) || (l.startsWith(`${name}{`) && (!label || l.slice(0, l.indexOf('}')).includes(label))));
   return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
