@@ -44,12 +44,10 @@ export function tally(text: string): { passed: number; failed: number; failures:
     const summaryFailed = count(/^\s*(\d+) (?:tests? failed|uncaught exceptions?|unhandled rejections?|tests? remained pending|hooks? failed|known failures?|tests? timed out)/);
     passed += Math.max(summaryPassed, matching(/^\s*✔ /));
     failed += Math.max(summaryFailed, matching(/^\s*✘ /));
-    for (const l of lines) {
-      const title = /^\s*✘ (.+)$/.exec(l)?.[1].trim();
-      const named = title && project ? `${project}: ${title}` : title;
-      if (named && !failures.includes(named)) failures.push(named);
-    }
-    for (const [title, reason] of failureReasons(lines)) reasons[project ? `${project}: ${title}` : title] = reason;
+    const named = (title: string) => (project ? `${project}: ${title}` : title);
+    const titles = lines.map((l) => /^\s*✘ (.+)$/.exec(l)?.[1].trim()).filter((x): x is string => !!x);
+    for (const title of titles) if (!failures.includes(named(title))) failures.push(named(title));
+    for (const [title, reason] of failureReasons(lines, titles)) reasons[named(title)] = reason;
   }
   return { passed, failed, failures, reasons };
 }
@@ -59,9 +57,8 @@ export function tally(text: string): { passed: number; failed: number; failures:
  * test's title, holding the error (`Error: ...` and the lines it continues on) or the assertion's
  * message. At most eight lines each: enough to name the cause in a CI log kept only by its tail.
  */
-function failureReasons(lines: string[]): Map<string, string[]> {
+function failureReasons(lines: string[], titles: string[]): Map<string, string[]> {
   // `✘ [fail]: file › title message`: the details are headed by `file › title`.
-  const titles = lines.map((l) => /^\s*✘ (\[\w+\]: .+)$/.exec(l)?.[1].trim()).filter((x): x is string => !!x);
   const found = new Map<string, string[]>();
   const headerOf = (line: string) => {
     const text = line.trim();
