@@ -80,7 +80,10 @@ async function http(
   url: string,
   options: { method?: string; body?: unknown; token?: string; headers?: Record<string, string> } = {},
 ): Promise<{ status: number; headers: Record<string, string>; body: any }> {
-  const script = `fetch(process.argv[1], JSON.parse(process.argv[2])).then(async (r) => process.stdout.write(JSON.stringify({ status: r.status, headers: Object.fromEntries(r.headers), body: await r.text() })), (e) => { process.stdout.write(JSON.stringify({ status: 0, headers: {}, body: String(e) })); })`;
+  // A 20 s deadline on the request, and a timer that keeps the helper alive until it has answered: a fetch
+  // whose connection vanished (nginx restarting behind Docker's published port) was once left pending
+  // with nothing keeping Node up, and the helper exited 0 having printed nothing.
+  const script = `const alive = setTimeout(() => {}, 25000); const done = (o) => { clearTimeout(alive); process.stdout.write(JSON.stringify(o)); }; fetch(process.argv[1], { ...JSON.parse(process.argv[2]), signal: AbortSignal.timeout(20000) }).then(async (r) => done({ status: r.status, headers: Object.fromEntries(r.headers), body: await r.text() })).catch((e) => done({ status: 0, headers: {}, body: String(e) }))`;
   const init = {
     method: options.method ?? 'GET',
     headers: {
@@ -90,7 +93,9 @@ async function http(
     },
     body: options.body === undefined ? undefined : JSON.stringify(options.body),
   };
-  const out = JSON.parse(ok(await sh([process.execPath, '-e', script, url, JSON.stringify(init)], { timeoutMs: 30_000 }), `HTTP ${url}`));
+  const printed = ok(await sh([process.execPath, '-e', script, url, JSON.stringify(init)], { timeoutMs: 30_000 }), `HTTP ${url}`);
+  // Nothing printed is no answer (status 0), as a refused connection is: callers that wait retry it.
+  const out = printed.trim() ? JSON.parse(printed) : { status: 0, headers: {}, body: `no answer from ${url} (the helper printed nothing)` };
   let body: any = out.body;
   try {
     body = JSON.parse(out.body);
