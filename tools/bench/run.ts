@@ -16,6 +16,7 @@ import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { AddressInfo } from 'node:net';
 import { createAuth, loadConfig } from '@product-store/kit';
+import { serviceNodeFlags } from '@product-store/deploy';
 import { renderNginx } from '../../gateway/nginx';
 import { repoRoot } from '../cassandra/launcher';
 import { startLocalStack, type RunningStack } from '../stack/stack';
@@ -157,7 +158,8 @@ export async function runBench(options: BenchOptions): Promise<BenchReport> {
     const url = (s: keyof typeof ports.services) => `http://127.0.0.1:${ports.services[s]}`;
 
     const start = async (name: string, args: string[], port: number, path: string, extraEnv: NodeJS.ProcessEnv = {}) => {
-      const proc = startProcess(name, process.execPath, args, { cwd: repoRoot, env: { ...env, ...extraEnv, PORT: String(port), HOST: '127.0.0.1' }, sink });
+      // The services' V8 flags for every server compared with them: the same young generation on each side.
+      const proc = startProcess(name, process.execPath, [...serviceNodeFlags, ...args], { cwd: repoRoot, env: { ...env, ...extraEnv, PORT: String(port), HOST: '127.0.0.1' }, sink });
       extra.push(proc);
       await waitForHttp(proc, `http://127.0.0.1:${port}${path}`);
     };

@@ -12,7 +12,7 @@
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { infrastructure, localInternalPort, replicasOf, serviceReplicas, services, type Replica, type ServiceName } from '@product-store/deploy';
+import { infrastructure, localInternalPort, replicasOf, serviceNodeFlags, serviceReplicas, services, type Replica, type ServiceName } from '@product-store/deploy';
 import { renderNginx } from '../../gateway/nginx';
 import { buildStorefront } from '../../storefront/build';
 import { renderPrometheus, type ScrapeJob } from '../../monitoring/prometheus/config';
@@ -206,7 +206,7 @@ export async function startLocalStack(options: StackOptions): Promise<RunningSta
     const spec = services.find((s) => s.name === replica.service)!;
     const main = join(repoRoot, 'services', spec.dir, 'src', 'main.ts');
     const instrumentation = join(repoRoot, 'services', 'kit', 'src', 'instrumentation.ts');
-    const proc = startProcess(replica.name, process.execPath, ['--require', 'tsx/cjs', '--require', instrumentation, main], { cwd: repoRoot, env: serviceEnv(replica), sink });
+    const proc = startProcess(replica.name, process.execPath, [...serviceNodeFlags, '--require', 'tsx/cjs', '--require', instrumentation, main], { cwd: repoRoot, env: serviceEnv(replica), sink });
     track(proc);
     // Two minutes: on a loaded 2-core machine a test's stack starts eight service processes at once
     // (each compiles its TypeScript and runs its migrations) beside another test's stack.

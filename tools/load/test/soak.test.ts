@@ -35,12 +35,13 @@ const RECOVERY_INTERVAL_MS = 1000;
 const RECOVERY_BOUND_MS = CHECKOUT_TIMEOUT_MS + 2 * RECOVERY_INTERVAL_MS;
 const SOAK_MS = parseDuration(process.env.SOAK_DURATION ?? '10m');
 /**
- * The memory guard: RSS may not grow by this much from the second fifth of the soak to the last. The
- * issue's budget is 5%; 10-minute soaks here measured up to +13% RSS with the JS heap flat (+1–4 MB),
- * growth outside the heap not yet explained (docs/performance.md). 25% still fails on a leak of a few
- * KB per request (about 25 MB over the 7,200 requests between the two windows).
+ * The memory guard, the issue's budget: RSS may not grow by 5% from the second fifth of the soak to the
+ * last (a leak of a few hundred bytes per request fails it: 5 MB over the 7,200 requests between the
+ * two windows). It holds since the services size V8's young generation once, at start
+ * (deploy/src/images.ts, serviceNodeFlags); before, V8 grew backend's new space 8 -> 16 MB under its allocation
+ * rate in the middle of the soak, 9-14% of its RSS (docs/performance.md).
  */
-const RSS_DRIFT_LIMIT = 0.25;
+const RSS_DRIFT_LIMIT = 0.05;
 
 const logs: string[] = [];
 const unexpectedExits: string[] = [];

@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { call, dropKeyspace, testKeyspace, tokenFor, type CallResult } from '@product-store/kit/testing';
-import { serviceReplicas, services } from '@product-store/deploy';
+import { serviceNodeFlags, serviceReplicas, services } from '@product-store/deploy';
 import { repoRoot } from '../../cassandra/launcher';
 import { defaultRuleFiles, freeStackPorts, startLocalStack, type RunningStack } from '../stack';
 import { startTelegramSink, type TelegramMessage, type TelegramSink } from '../telegram-sink';
@@ -189,6 +189,22 @@ test.serial('Prometheus scrapes every target of the stack', async (t) => {
   for (const s of services) t.is(jobs.filter((j) => j === s.name).length, serviceReplicas, `${s.name}: one target per replica`);
   const up = await call(stack.url('prometheus'), `/api/v1/query?query=${encodeURIComponent('min(up)')}`);
   t.is(up.body.data.result[0].value[1], '1');
+});
+
+test.serial("every service process runs with the spec's V8 flags: an 8 MB young generation, after traffic as at start", async (t) => {
+  await shopTraffic();
+  const query = encodeURIComponent('nodejs_heap_space_size_total_bytes{space="new"}');
+  const sizes = await eventually('the new space of every replica', async () => {
+    const res = await call(stack.url('prometheus'), `/api/v1/query?query=${query}`);
+    const result: Array<{ metric: { job: string; instance: string }; value: [number, string] }> = res.body.data.result;
+    return result.length === services.length * serviceReplicas ? result : undefined;
+  }, 30_000);
+  // V8 reports the new space as both its semi-spaces: twice the flag's size once both are in use.
+  const size = 2 * Number(serviceNodeFlags.find((f) => f.startsWith('--max-semi-space-size='))!.split('=')[1]) * 1024 * 1024;
+  t.deepEqual(
+    sizes.map((r) => `${r.metric.instance} ${r.value[1]}`).sort(),
+    sizes.map((r) => `${r.metric.instance} ${size}`).sort(),
+  );
 });
 
 test.serial('one checkout through nginx is one trace across order-service, cart-service and backend', async (t) => {
