@@ -5,7 +5,7 @@
  * node's configuration, data and logs live in a folder the launcher owns. When CASSANDRA_HOST names an
  * existing Cassandra, nothing is started and that one is used.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, rmSync, writeFileSync, closeSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { homedir } from 'node:os';
@@ -523,8 +523,12 @@ export interface ClusterNode {
   stop(): Promise<void>;
   /** Kills its JVM (SIGKILL, by pid) and waits until it is gone: a crash. */
   kill(): Promise<void>;
-  /** Runs nodetool against it; the output is stdout and stderr together. */
-  nodetool(args: string[], timeoutMs?: number): { status: number; output: string };
+  /**
+   * Runs nodetool against it; the output is stdout and stderr together. Asynchronous: nodetool is a
+   * JVM that takes seconds to start on a busy machine, and a test that waits for it synchronously
+   * stops its own load generator meanwhile (its timers fire late and its answers are read late).
+   */
+  nodetool(args: string[], timeoutMs?: number): Promise<{ status: number; output: string }>;
 }
 
 export interface CassandraCluster extends CassandraHandle {
@@ -619,8 +623,12 @@ export async function startCassandraCluster(options: ClusterOptions): Promise<Ca
       },
       nodetool(args, timeoutMs = 120_000) {
         const { command, args: argv } = nodetoolCommand(args, jmxPort);
-        const run = spawnSync(command, argv, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 });
-        return { status: run.status ?? 1, output: `${run.stdout ?? ''}${run.stderr ?? ''}` };
+        return new Promise((resolve) => {
+          execFile(command, argv, { encoding: 'utf8', timeout: timeoutMs, maxBuffer: 16 * 1024 * 1024 }, (err, stdout, stderr) => {
+            const code = (err as { code?: unknown } | null)?.code;
+            resolve({ status: err ? (typeof code === 'number' ? code : 1) : 0, output: `${stdout ?? ''}${stderr ?? ''}` });
+          });
+        });
       },
     };
     return node;

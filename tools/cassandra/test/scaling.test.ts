@@ -49,7 +49,7 @@ test.after.always(async () => {
 async function upAndNormal(node: ClusterNode, count: number): Promise<void> {
   const deadline = Date.now() + 120_000;
   for (;;) {
-    const ring = parseNodetoolStatus(node.nodetool(['status']).output);
+    const ring = parseNodetoolStatus((await node.nodetool(['status'])).output);
     if (ring.length === count && ring.every((n) => n.state === 'UN')) return;
     if (Date.now() > deadline) throw new Error(`nodetool status: ${JSON.stringify(ring)}`);
     await new Promise((r) => setTimeout(r, 1000));
@@ -96,20 +96,20 @@ test('one node with data at RF 1 -> three nodes at RF 3 (add nodes, ALTER KEYSPA
       await upAndNormal(first, node.index);
       t.log(`node${node.index} bootstrapped and is UN after ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
-    const ring = parseNodetoolStatus(first.nodetool(['status']).output);
-    t.deepEqual(ring.map((n) => n.state), ['UN', 'UN', 'UN'], first.nodetool(['status']).output);
+    const status = (await first.nodetool(['status'])).output;
+    t.deepEqual(parseNodetoolStatus(status).map((n) => n.state), ['UN', 'UN', 'UN'], status);
 
     // 2. Three copies of every row from now on.
     await client.execute(`ALTER KEYSPACE ${keyspace} WITH replication = {'class': 'NetworkTopologyStrategy', 'datacenter1': 3}`);
     // 3. Repair every node: the copies the new replication factor asks for are streamed to them.
     for (const node of cluster.nodes) {
       const started = Date.now();
-      const repair = node.nodetool(['repair', '-full', keyspace], 180_000);
+      const repair = await node.nodetool(['repair', '-full', keyspace], 180_000);
       t.is(repair.status, 0, repair.output.slice(-2000));
       t.log(`nodetool repair -full on node${node.index}: ${((Date.now() - started) / 1000).toFixed(1)} s`);
     }
     // Every node is now a replica of every row.
-    t.deepEqual(first.nodetool(['getendpoints', keyspace, 'items', '7']).output.trim().split('\n').filter((l) => /^\d+\./.test(l)).sort(), ['127.0.0.1', '127.0.0.2', '127.0.0.3']);
+    t.deepEqual((await first.nodetool(['getendpoints', keyspace, 'items', '7'])).output.trim().split('\n').filter((l) => /^\d+\./.test(l)).sort(), ['127.0.0.1', '127.0.0.2', '127.0.0.3']);
   } finally {
     await client.shutdown();
   }
