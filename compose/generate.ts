@@ -704,7 +704,7 @@ const sections: EnvSection[] = [
   { title: 'Nginx', names: ['NGINX_PORT', 'NGINX_SSL_PORT', 'NGINX_CONF', 'TLS_CERTS_DIR', 'TRUSTED_PROXIES'] },
   { title: 'Images', names: ['IMAGE_REGISTRY', 'IMAGE_TAG'] },
   // SHUTDOWN_TIMEOUT_MS is written commented (fixedSettings says why).
-  { title: 'Timeouts of every service (docs/runbook.md)', names: ['CASSANDRA_REQUEST_TIMEOUT_MS', 'SERVICE_CALL_TIMEOUT_MS', 'SHUTDOWN_TIMEOUT_MS'], declared: true },
+  { title: 'Timeouts of every service (docs/runbook.md)', names: ['CASSANDRA_REQUEST_TIMEOUT_MS', 'SERVICE_CALL_TIMEOUT_MS', 'REQUEST_TIMEOUT_MS', 'SHUTDOWN_TIMEOUT_MS'], declared: true },
   { title: 'Load testing (docker-compose --profile load run --rm load)', names: Object.keys(loadSettings()) },
 ];
 

@@ -25,6 +25,8 @@ export interface AppOptions {
   openapiAll?: unknown;
   /** TRUSTED_PROXIES (trusted-proxies.ts): when any, the client address is the one the gateway forwards. */
   trustedProxies?: readonly string[];
+  /** REQUEST_TIMEOUT_MS: past it a request is answered 503 while its work goes on (deadline.ts); none when absent. */
+  requestTimeoutMs?: number;
 }
 
 export interface ServiceApp {
@@ -99,8 +101,8 @@ export function createApp(options: AppOptions): ServiceApp {
     return next();
   };
 
-  // Request id, logger, access line, histogram and draining in one frame, around the problem+json renderer.
-  app.use(requestHandling({ log, metrics, draining: () => draining }));
+  // Request id, logger, deadline, access line, histogram and draining in one frame, around the problem+json renderer.
+  app.use(requestHandling({ log, metrics, draining: () => draining, requestTimeoutMs: options.requestTimeoutMs }));
   app.use(errorHandler());
   app.use(operational);
   app.use(router.routes());

@@ -34,6 +34,8 @@ export interface Config {
    */
   internalTokens: Partial<Record<ServiceName, string>>;
   shutdownTimeoutMs: number;
+  /** REQUEST_TIMEOUT_MS: a request's deadline (deadline.ts). */
+  requestTimeoutMs: number;
   serviceUrls: { backend: string; cartService: string };
   serviceCallTimeoutMs: number;
   /** The kit's settings as parsed (settings.ts, `kitSettings`). */
@@ -162,6 +164,7 @@ export function loadConfig(service: ServiceName, env: Readonly<Record<string, st
     jwt: { algorithm, expirationMinutes: s.JWT_EXPIRATION_MINUTES, secret, ...keys },
     internalTokens,
     shutdownTimeoutMs: s.SHUTDOWN_TIMEOUT_MS,
+    requestTimeoutMs: s.REQUEST_TIMEOUT_MS,
     serviceUrls: { backend: s.BACKEND_URL, cartService: s.CART_SERVICE_URL },
     serviceCallTimeoutMs: s.SERVICE_CALL_TIMEOUT_MS,
     settings: s,

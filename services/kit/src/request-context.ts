@@ -1,10 +1,12 @@
 /**
- * Request ids (the client's when sane, else a new UUID), a per-request logger, one access-log line,
- * and the HTTP duration histogram: the kit's per-request work, done in one middleware frame.
+ * Request ids (the client's when sane, else a new UUID), a per-request logger, its deadline
+ * (deadline.ts), one access-log line, and the HTTP duration histogram: the kit's per-request work,
+ * done in one middleware frame.
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { randomUUID } from 'node:crypto';
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
+import { Deadlines, type InFlight } from './deadline';
 import type { Logger } from './logger';
 import { observeHttp, routeLabel, type Metrics } from './metrics';
 
@@ -33,40 +35,58 @@ export interface RequestHandlingOptions {
   metrics?: Metrics;
   /** When it returns true, answers carry `Connection: close` (the server is draining). */
   draining?: () => boolean;
+  /** REQUEST_TIMEOUT_MS: past it a request is answered 503 while its work goes on (deadline.ts); none when absent. */
+  requestTimeoutMs?: number;
 }
 
 /**
- * Everything the kit does around a request: id, logger, `Connection: close` while draining, then,
- * once the inner middleware (errors, routes) has settled the status, the histogram and the access line.
+ * Everything the kit does around a request: id, logger, `Connection: close` while draining, its
+ * deadline, then, once the inner middleware (errors, routes) has settled the status, the histogram
+ * and the access line. A request its deadline answered has them when it is answered, and a line of
+ * its own when its work ends.
  */
-export function requestHandling({ log, metrics, draining }: RequestHandlingOptions): Middleware {
+export function requestHandling({ log, metrics, draining, requestTimeoutMs }: RequestHandlingOptions): Middleware {
+  const record = (ctx: Context, ms: number) => {
+    const route = routeLabel(ctx);
+    const status = ctx.status;
+    if (metrics) observeHttp(metrics, ctx.method, route, status, ms / 1000);
+    if (!quietRoutes.has(route)) {
+      ctx.state.log.info('request', {
+        method: ctx.method,
+        route,
+        path: ctx.path,
+        status,
+        duration_ms: ms,
+        user_id: ctx.state.user?.sub,
+      });
+    }
+  };
+  const deadlines =
+    requestTimeoutMs === undefined
+      ? undefined
+      : new Deadlines(requestTimeoutMs, ({ ctx, started }) => {
+          ctx.state.log.warn('request deadline passed: answered 503', { timeout_ms: requestTimeoutMs });
+          record(ctx, performance.now() - started);
+        });
   return async (ctx, next) => {
     const started = performance.now();
     const incoming = ctx.get('X-Request-Id');
     const requestId = incoming && saneRequestId.test(incoming) ? incoming : randomUUID();
     const state = ctx.state;
     state.requestId = requestId;
-    const requestLog = log.child({ request_id: requestId });
-    state.log = requestLog;
+    state.log = log.child({ request_id: requestId });
     ctx.set('X-Request-Id', requestId);
     if (draining?.()) ctx.set('Connection', 'close');
+    const inFlight: InFlight | undefined = deadlines && { ctx, started, expired: false, prev: undefined, next: undefined };
+    if (inFlight) deadlines!.add(inFlight);
     try {
       await currentRequest.run({ requestId }, next);
     } finally {
-      const route = routeLabel(ctx);
-      const status = ctx.status;
-      const ms = performance.now() - started;
-      if (metrics) observeHttp(metrics, ctx.method, route, status, ms / 1000);
-      if (!quietRoutes.has(route)) {
-        (state.log ?? requestLog).info('request', {
-          method: ctx.method,
-          route,
-          path: ctx.path,
-          status,
-          duration_ms: ms,
-          user_id: state.user?.sub,
-        });
-      }
+      if (inFlight) deadlines!.delete(inFlight);
+      // Answered by its deadline (and recorded then): the error handler inside has rendered, and logged
+      // when unexpected, whatever the work ended with; the client has its 503.
+      if (inFlight?.expired) state.log.warn('request went on after its deadline', { duration_ms: performance.now() - started });
+      else record(ctx, performance.now() - started);
     }
   };
 }

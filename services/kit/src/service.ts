@@ -170,6 +170,7 @@ export async function startService<Parts, Own extends Settings = Settings>(defin
     openapi: openApiFor(definition.name),
     openapiAll: wholeApi,
     trustedProxies: trusted.proxies,
+    requestTimeoutMs: config.requestTimeoutMs,
     readinessCheck: async () => {
       await db.execute('SELECT release_version FROM system.local', [], { ...idempotent, readTimeout: 1000 });
     },

@@ -220,6 +220,15 @@ export const kitSettings = defineSettings({
   BACKEND_URL: { type: 'url', default: 'http://127.0.0.1:8000', description: 'where cart-service and order-service reach `backend`' },
   CART_SERVICE_URL: { type: 'url', default: 'http://127.0.0.1:8001', description: 'where order-service reaches `cart-service`' },
   SERVICE_CALL_TIMEOUT_MS: { type: 'integer', unit: 'ms', default: 3000, min: 100, max: 60_000, description: 'timeout of one call to another service' },
+  REQUEST_TIMEOUT_MS: {
+    type: 'integer',
+    unit: 'ms',
+    default: 12_000,
+    min: 1000,
+    max: 120_000,
+    description:
+      "a request not answered by then gets 503 `REQUEST_TIMEOUT` (Retry-After) while its work goes on; keep it above order-service's `CHECKOUT_RESPONSE_DEADLINE_MS` and below the gateway's 30 s",
+  },
   SHUTDOWN_TIMEOUT_MS: { type: 'integer', unit: 'ms', default: 8000, min: 0, max: 60_000, description: 'how long in-flight requests may run after SIGTERM' },
   OTEL_EXPORTER_OTLP_ENDPOINT: { type: 'string', description: 'OTLP/HTTP endpoint for traces (read by instrumentation.ts); unset: no tracing' },
   OTEL_SERVICE_NAME: { type: 'string', description: "service name on the spans; defaults to the service's runtime name" },

@@ -31,7 +31,7 @@ export const orderApi = defineRoutes('order-service', [
     errors: {
       400: 'IDEMPOTENCY_KEY_REQUIRED, IDEMPOTENCY_KEY_INVALID, or VALIDATION_FAILED for any field.', 401: 'No valid token.',
       409: 'OUT_OF_STOCK (`product_ids` lists the short products; nothing is reserved, the cart is kept), or IDEMPOTENCY_IN_PROGRESS.',
-      422: 'CART_EMPTY, or IDEMPOTENCY_KEY_REUSED with a different body.', 503: 'A dependency is down (DEPENDENCY_UNAVAILABLE, DATABASE_UNAVAILABLE: nothing was ordered), or CHECKOUT_PENDING: the checkout is still running past the response deadline and goes on. Either way retry under the same key after Retry-After: it runs again, or replays the outcome.', ...bodyErrors,
+      422: 'CART_EMPTY, or IDEMPOTENCY_KEY_REUSED with a different body.', 503: 'A dependency is down (DEPENDENCY_UNAVAILABLE, DATABASE_UNAVAILABLE: nothing was ordered), or CHECKOUT_PENDING (or, should the request outlast REQUEST_TIMEOUT_MS before the checkout begins, REQUEST_TIMEOUT): the checkout is still running past the response deadline and goes on. Either way retry under the same key after Retry-After: it runs again, or replays the outcome.', ...bodyErrors,
     },
     // The outcome is the key's: a replay may be a stored problem, so the handler answers through ctx.
     handler: async (ctx, { idempotencyKey, body }, { placement }) => {

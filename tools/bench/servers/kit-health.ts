@@ -14,7 +14,7 @@ const router = new Router();
 router.get('/things/:id', (ctx) => {
   ctx.body = { id: ctx.params.id };
 });
-const { app } = createApp({ service: 'backend', log, metrics, router, readinessCheck: async () => undefined });
+const { app } = createApp({ service: 'backend', log, metrics, router, readinessCheck: async () => undefined, requestTimeoutMs: 12_000 });
 const server = createServer(app.callback());
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
