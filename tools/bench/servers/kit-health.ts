@@ -6,7 +6,7 @@
  */
 import { createServer } from 'node:http';
 import Router from '@koa/router';
-import { createApp, createLogger, createMetrics } from '@product-store/kit';
+import { createApp, createLogger, createMetrics, kitSettings } from '@product-store/kit';
 
 const log = createLogger({ level: 'info', bindings: { service: 'backend' } });
 const metrics = createMetrics('backend');
@@ -14,7 +14,7 @@ const router = new Router();
 router.get('/things/:id', (ctx) => {
   ctx.body = { id: ctx.params.id };
 });
-const { app } = createApp({ service: 'backend', log, metrics, router, readinessCheck: async () => undefined, requestTimeoutMs: 12_000 });
+const { app } = createApp({ service: 'backend', log, metrics, router, readinessCheck: async () => undefined, requestTimeoutMs: kitSettings.REQUEST_TIMEOUT_MS.default });
 const server = createServer(app.callback());
 server.keepAliveTimeout = 65_000;
 server.headersTimeout = 66_000;
