@@ -312,8 +312,9 @@ test.serial('one node killed (SIGKILL) under checkout load: checkouts keep succe
   t.true(placedWhileDown > 0, 'checkouts succeeded while a node was down');
   // Every request gets an answer within its deadline (REQUEST_TIMEOUT_MS, then 503 REQUEST_TIMEOUT, its
   // work going on) and the client's timeout is past it: a request the client had to give up on is a
-  // failure (before the deadline, 2 of 5 rehearsals on 2026-12-06 saw checkouts sent while the node was
-  // down or rejoining outlast 15 s). Otherwise only retryable answers: never a 500.
+  // failure. (The "checkouts over 15 s" of 2 of 5 rehearsals on 2026-12-06 were this process's own:
+  // nodetool ran synchronously and froze the load generator at each poll; docs/performance.md.)
+  // Otherwise only retryable answers: never a 500.
   t.deepEqual(describe(failed.filter((r) => ![502, 503, 504].includes(r.status) && !(r.status === 409 && r.code === 'IDEMPOTENCY_IN_PROGRESS'))), []);
   t.is(summary.networkErrors, 0, 'every request got an answer');
   t.deepEqual(await recoveryDone(), [0, 0], 'no unfinished checkout left for recovery');
