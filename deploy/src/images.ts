@@ -34,12 +34,12 @@ export function imageOf(component: ServiceName | 'cassandra' | 'storefront'): st
  * V8 flags every service process runs with: the image's CMD (the Dockerfile, checked against this by
  * deploy/test/images.test.ts), so compose and the cluster, and the local stack and the bench.
  *
- * The young generation sized once, at start: 8 MB semi-spaces, never grown or shrunk. Left to itself
- * V8 starts a semi-space at 1 MB and doubles it with the allocation rate up to 16 MB; backend, which
- * answers most of the traffic, went from 8 to 16 MB in the middle of a 10-minute soak, and that alone
- * was its 9–14% RSS growth (docs/performance.md). Sized here, a process's memory after start-up no
- * longer depends on how busy it has been. (`--min-semi-space-size` is refused in NODE_OPTIONS, so
- * these are arguments to node.)
+ * The young generation sized once, at start: two 8 MB semi-spaces (V8 reports a 16 MB new space, or
+ * 8 MB while it releases the idle one), never grown. Left to itself V8 starts small and grows the
+ * young generation with the allocation rate, to a 32 MB new space; backend, which answers most of the
+ * traffic, went from 8 to 16 MB in the middle of a 10-minute soak, and that was its 9–10% RSS growth
+ * (docs/performance.md). Sized here, a process's memory after start-up no longer depends on how busy
+ * it has been. (`--min-semi-space-size` is refused in NODE_OPTIONS, so these are arguments to node.)
  */
 export const serviceNodeFlags = ['--min-semi-space-size=8', '--max-semi-space-size=8'] as const;
 
