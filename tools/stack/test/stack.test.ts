@@ -191,7 +191,7 @@ test.serial('Prometheus scrapes every target of the stack', async (t) => {
   t.is(up.body.data.result[0].value[1], '1');
 });
 
-test.serial("every service process runs with the spec's V8 flags: an 8 MB young generation, after traffic as at start", async (t) => {
+test.serial("every service process runs with the spec's V8 flags: its new space is one or two 8 MB semi-spaces, after traffic as at start", async (t) => {
   await shopTraffic();
   const query = encodeURIComponent('nodejs_heap_space_size_total_bytes{space="new"}');
   const sizes = await eventually('the new space of every replica', async () => {
@@ -199,12 +199,11 @@ test.serial("every service process runs with the spec's V8 flags: an 8 MB young 
     const result: Array<{ metric: { job: string; instance: string }; value: [number, string] }> = res.body.data.result;
     return result.length === services.length * serviceReplicas ? result : undefined;
   }, 30_000);
-  // V8 reports the new space as both its semi-spaces: twice the flag's size once both are in use.
-  const size = 2 * Number(serviceNodeFlags.find((f) => f.startsWith('--max-semi-space-size='))!.split('=')[1]) * 1024 * 1024;
-  t.deepEqual(
-    sizes.map((r) => `${r.metric.instance} ${r.value[1]}`).sort(),
-    sizes.map((r) => `${r.metric.instance} ${size}`).sort(),
-  );
+  // V8 reports the new space as its semi-spaces in use: the flag's size, or twice it while both are
+  // (V8 releases the idle one where little is allocated). V8's own sizing starts at 1 MB and grows to 32.
+  const semiSpace = Number(serviceNodeFlags.find((f) => f.startsWith('--max-semi-space-size='))!.split('=')[1]) * 1024 * 1024;
+  const unexpected = sizes.filter((r) => ![semiSpace, 2 * semiSpace].includes(Number(r.value[1])));
+  t.deepEqual(unexpected.map((r) => `${r.metric.job} ${r.metric.instance}: ${r.value[1]} bytes`), []);
 });
 
 test.serial('one checkout through nginx is one trace across order-service, cart-service and backend', async (t) => {
