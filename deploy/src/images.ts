@@ -41,7 +41,8 @@ export function imageOf(component: ServiceName | 'cassandra' | 'storefront'): st
  * (docs/performance.md). Sized here, a process's memory after start-up no longer depends on how busy
  * it has been. (`--min-semi-space-size` is refused in NODE_OPTIONS, so these are arguments to node.)
  */
-export const serviceNodeFlags = ['--min-semi-space-size=8', '--max-semi-space-size=8'] as const;
+export const serviceSemiSpaceMb = 8;
+export const serviceNodeFlags = [`--min-semi-space-size=${serviceSemiSpaceMb}`, `--max-semi-space-size=${serviceSemiSpaceMb}`] as const;
 
 /** A service image's command (its CMD), from its working directory /app. */
 export const serviceImageCommand = ['node', ...serviceNodeFlags, '--enable-source-maps', '--require', './dist/instrumentation.js', 'dist/main.js'] as const;

@@ -20,7 +20,7 @@
  * the first one still in time. A deadline is met within `tickMs` after it passes.
  */
 import type { Context } from 'koa';
-import { problems } from './errors';
+import { problemResponse, problems } from './errors';
 
 export interface InFlight {
   readonly ctx: Context;
@@ -99,9 +99,6 @@ function answerExpired(ctx: Context, timeoutMs: number): boolean {
     'REQUEST_TIMEOUT',
   );
   ctx.respond = false;
-  ctx.status = problem.status;
-  ctx.set(problem.headers);
-  ctx.type = 'application/problem+json';
-  ctx.res.end(JSON.stringify(problem.body()));
+  ctx.res.end(JSON.stringify(problemResponse(ctx, problem)));
   return true;
 }

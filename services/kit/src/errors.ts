@@ -2,7 +2,7 @@
  * RFC 9457 problem details. Every error a client sees is an HttpProblem, rendered once by
  * `errorHandler`; anything else is a bug, logged with its stack and answered as a bare 500.
  */
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 
 export interface FieldError {
   path: string;
@@ -105,10 +105,15 @@ export function errorHandler(): Middleware {
           ctx.app.emit('error', err, ctx);
         }
       }
-      ctx.status = problem.status;
-      ctx.set(problem.headers);
-      ctx.type = 'application/problem+json';
-      ctx.body = problem.body();
+      ctx.body = problemResponse(ctx, problem);
     }
   };
+}
+
+/** Puts a problem's status, headers and content type on the response, and gives the body to send. */
+export function problemResponse(ctx: Context, problem: HttpProblem): Record<string, unknown> {
+  ctx.status = problem.status;
+  ctx.set(problem.headers);
+  ctx.type = 'application/problem+json';
+  return problem.body();
 }

@@ -20,7 +20,7 @@ import { parse as parseYaml } from 'yaml';
 import { repoRoot } from '../../cassandra/launcher';
 import { cleanStaleEngines, dockerFootprint, processesOf, startDockerEngine, type DockerEngine, type ExecResult } from '../docker/engine';
 import { buildImages, prepareImageInputs, probeUlimit, type BuiltImages } from '../docker/images';
-import { secretKeys, serviceImageCommand, serviceNodeFlags } from '@product-store/deploy';
+import { secretKeys, serviceImageCommand, serviceNodeFlags, serviceSemiSpaceMb } from '@product-store/deploy';
 
 const isRoot = process.getuid?.() === 0;
 const serial = isRoot ? test.serial : test.serial.skip;
@@ -333,10 +333,9 @@ serial('the service images: built from the project\'s Dockerfile on Node 24, run
     t.deepEqual(JSON.parse(cmd.stdout), [...serviceImageCommand], service);
     // Node 24 takes the flags: after a burst of short-lived objects the new space (both semi-spaces, as
     // V8 reports it) is what they give, where V8's default grows it to 32 MB.
-    const semiSpaceMb = Number(serviceNodeFlags.find((f) => f.startsWith('--max-semi-space-size='))!.split('=')[1]);
     const churn = "let k = []; for (let i = 0; i < 4e6; i++) { k.push({ i, s: 'x' + i }); if (k.length > 5e4) k = []; } process.stdout.write(String(require('v8').getHeapSpaceStatistics().find((s) => s.space_name === 'new_space').space_size))";
     const sized = await engine.docker(['run', '--rm', '--entrypoint', 'node', image, ...serviceNodeFlags, '-e', churn]);
-    t.is(sized.stdout, String(2 * semiSpaceMb * 1024 * 1024), `${service}: ${sized.stderr}`);
+    t.is(sized.stdout, String(2 * serviceSemiSpaceMb * 1024 * 1024), `${service}: ${sized.stderr}`);
   }
 });
 

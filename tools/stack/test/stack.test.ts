@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import test from 'ava';
 import { call, dropKeyspace, testKeyspace, tokenFor, type CallResult } from '@product-store/kit/testing';
-import { serviceNodeFlags, serviceReplicas, services } from '@product-store/deploy';
+import { serviceReplicas, serviceSemiSpaceMb, services } from '@product-store/deploy';
 import { repoRoot } from '../../cassandra/launcher';
 import { defaultRuleFiles, freeStackPorts, startLocalStack, type RunningStack } from '../stack';
 import { startTelegramSink, type TelegramMessage, type TelegramSink } from '../telegram-sink';
@@ -201,7 +201,7 @@ test.serial("every service process runs with the spec's V8 flags: its new space 
   }, 30_000);
   // V8 reports the new space as its semi-spaces in use: the flag's size, or twice it while both are
   // (V8 releases the idle one where little is allocated). V8's own sizing starts at 1 MB and grows to 32.
-  const semiSpace = Number(serviceNodeFlags.find((f) => f.startsWith('--max-semi-space-size='))!.split('=')[1]) * 1024 * 1024;
+  const semiSpace = serviceSemiSpaceMb * 1024 * 1024;
   const unexpected = sizes.filter((r) => ![semiSpace, 2 * semiSpace].includes(Number(r.value[1])));
   t.deepEqual(unexpected.map((r) => `${r.metric.job} ${r.metric.instance}: ${r.value[1]} bytes`), []);
 });
